@@ -1,0 +1,1 @@
+"""fbloop: the feedback loop of an influencer-recommendation system, as a Dagster project."""

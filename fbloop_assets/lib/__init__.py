@@ -1,0 +1,1 @@
+"""Pure logic of fbloop: no Dagster import below this folder."""
