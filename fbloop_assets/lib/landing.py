@@ -84,7 +84,11 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
         Column("creator_id", pl.String()),
         Column("rank", pl.Int64(), doc="1-based position in the slate"),
         Column("score", pl.Float64(), doc="the scorer's w . phi"),
-        Column("propensity", pl.Float64(), doc="probability the serving policy put this creator at this rank, (0, 1]"),
+        Column(
+            "propensity",
+            pl.Float64(),
+            doc="probability the serving policy put this creator at this rank, (0, 1]",
+        ),
         Column("weights_version", pl.String(), doc="the scorer weights version that served it"),
         Column("served_at", UTC_DATETIME),
     ),
@@ -95,10 +99,14 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
         Column("metric_value", pl.Float64(), doc="count of events (>= 0)"),
         Column("timestamp", UTC_DATETIME, doc="when the events happened"),
         Column("recommendation_id", pl.String(), doc="the recommendation it is attributed to"),
-        Column("subject_id", pl.String(), required=False, doc="audience member (conversions only); personal data"),
+        Column(
+            "subject_id", pl.String(), required=False, doc="audience member (conversions only); personal data"
+        ),
         Column("subject_age", pl.Int64(), required=False, doc="the subject's exact age; personal data"),
         Column("subject_country", pl.String(), required=False, doc="the subject's country"),
-        Column("consent_analytics", pl.Boolean(), required=False, doc="the subject consented to analytics use"),
+        Column(
+            "consent_analytics", pl.Boolean(), required=False, doc="the subject consented to analytics use"
+        ),
         Column("landing_url", pl.String(), required=False, doc="free text; dropped by normalization"),
     ),
     "labels": (

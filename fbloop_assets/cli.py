@@ -1,0 +1,187 @@
+"""The `fbloop` command line: a thin layer over `lib/` and the Dagster job.
+
+Every command that reports takes ``--json`` and then prints exactly one JSON document on stdout;
+progress goes to stderr. Errors are one line on stderr and a non-zero exit (set
+``FBLOOP_DEBUG=1`` for the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import Any
+
+from fbloop_assets.lib.lake import resolve_data_dir
+
+
+def _progress(message: str) -> None:
+    print(f"fbloop: {message}", file=sys.stderr, flush=True)
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _emit(payload: dict[str, Any], as_json: bool, render: Callable[[dict[str, Any]], str]) -> None:
+    if as_json:
+        print(json.dumps(payload, indent=2, sort_keys=True, default=str))
+    else:
+        print(render(payload))
+
+
+def _render_simulation(manifest: dict[str, Any]) -> str:
+    lines = [f"simulated {manifest['days']} day(s) from {manifest['start']} with seed {manifest['seed']}"]
+    for day, sources in manifest["days"].items():
+        parts = [f"{s} {sources[s]['rows']:,}" for s in ("recommendations", "outcome_signals", "labels")]
+        bad = sum(
+            sum(sources[s]["bad"].values())
+            for s in sources
+            if isinstance(sources[s], dict) and "bad" in sources[s]
+        )
+        lines.append(f"  {day}: {', '.join(parts)} rows ({bad} bad rows injected)")
+    lines.append(f"landing zone: {manifest['data_dir']}/landing")
+    return "\n".join(lines)
+
+
+def cmd_simulate(args: argparse.Namespace) -> None:
+    from fbloop_assets.lib.simulate import simulate
+
+    data_dir = resolve_data_dir()
+    manifest = simulate(
+        data_dir,
+        days=args.days,
+        seed=args.seed,
+        start=args.start,
+        signals_per_day=args.signals_per_day,
+        progress=_progress,
+    )
+    _emit(manifest | {"data_dir": str(data_dir)}, args.json, _render_simulation)
+
+
+def _render_day(summary: dict[str, Any]) -> str:
+    q = summary["quarantined"]
+    f = summary["feedback"]
+    reasons = ", ".join(f"{k} {v}" for k, v in q.items() if k != "total") or "none"
+    read = sum(summary["rows_read"].values())
+    return "\n".join(
+        [
+            f"{summary['date']}: read {read:,} rows "
+            + "("
+            + ", ".join(f"{k} {v:,}" for k, v in summary["rows_read"].items())
+            + ")",
+            f"  quarantined {q.get('total', 0):,}: {reasons}",
+            f"  normalized {f['normalized']:,} feedback rows; excluded for missing consent {f['excluded_no_consent']:,};"
+            f" incomplete (attribution window open) {f['incomplete']:,}",
+            "  checks: " + (", ".join(f"{k} {v}" for k, v in summary["checks"].items()) or "none"),
+        ]
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    from fbloop_assets.daily_run import ensure_dagster_home, run_day
+
+    home = ensure_dagster_home()
+    _progress(f"materializing the daily loop for {args.date} (instance {home})")
+    started = time.perf_counter()
+    summary = run_day(args.date).as_dict()
+    summary["seconds"] = round(time.perf_counter() - started, 2)
+    _progress(f"done in {summary['seconds']} s")
+    _emit(summary, args.json, _render_day)
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from fbloop_assets.daily_run import ensure_dagster_home, run_day
+    from fbloop_assets.lib.simulate import simulate
+
+    home = ensure_dagster_home()
+    data_dir = resolve_data_dir()
+    _progress(f"simulating {args.days} day(s) into {data_dir}/landing")
+    simulate(
+        data_dir,
+        days=args.days,
+        seed=args.seed,
+        start=args.start,
+        signals_per_day=args.signals_per_day,
+        progress=_progress,
+    )
+    days = []
+    for i in range(args.days):
+        day = args.start + timedelta(days=i)
+        _progress(f"day {i + 1}/{args.days}: running the daily loop for {day} (instance {home})")
+        days.append(run_day(day).as_dict())
+    _emit({"days": days}, args.json, lambda p: "\n".join(_render_day(d) for d in p["days"]))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fbloop", description="The feedback loop of an influencer recommender."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sim = sub.add_parser("simulate", help="write a synthetic influencer world into the landing zone")
+    sim.add_argument("--days", type=_positive, required=True, help="number of days to simulate")
+    sim.add_argument("--seed", type=int, required=True, help="random seed (same seed, same files)")
+    sim.add_argument(
+        "--start", type=_iso_date, default=date(2026, 1, 1), help="first day, YYYY-MM-DD (2026-01-01)"
+    )
+    sim.add_argument(
+        "--signals-per-day", type=_positive, default=20_000, help="outcome signals per day (20000)"
+    )
+    sim.add_argument("--json", action="store_true", help="print the simulation manifest as JSON")
+    sim.set_defaults(func=cmd_simulate)
+
+    run = sub.add_parser(
+        "run", help="materialize the daily loop for one partition on the configured instance"
+    )
+    run.add_argument("--date", type=_iso_date, required=True, help="the UTC day to run, YYYY-MM-DD")
+    run.add_argument("--json", action="store_true", help="print the summary as JSON")
+    run.set_defaults(func=cmd_run)
+
+    demo = sub.add_parser("demo", help="simulate a world and run the daily loop over every simulated day")
+    demo.add_argument("--days", type=_positive, default=3, help="number of days (3)")
+    demo.add_argument("--seed", type=int, default=7, help="random seed (7)")
+    demo.add_argument("--start", type=_iso_date, default=date(2026, 1, 1), help="first day (2026-01-01)")
+    demo.add_argument(
+        "--signals-per-day", type=_positive, default=20_000, help="outcome signals per day (20000)"
+    )
+    demo.add_argument("--json", action="store_true", help="print the per-day summaries as JSON")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except KeyboardInterrupt:
+        print("fbloop: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the contract: one line, no traceback (unless debugging)
+        if os.environ.get("FBLOOP_DEBUG"):
+            raise
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"fbloop: error: {message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""Run the daily loop for one partition in-process on the configured Dagster instance.
+
+Used by `fbloop run` and `fbloop demo`; the same job the schedule and the UI run.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from fbloop_assets.definitions import defs
+
+JOB_NAME = "daily_feedback_loop"
+
+
+class RunFailed(RuntimeError):
+    """A step of the daily job failed; the message names the step and its error."""
+
+
+def ensure_dagster_home() -> Path:
+    """``$DAGSTER_HOME``; when unset and ./dagster.yaml exists, the current folder (the project)."""
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        if not Path("dagster.yaml").exists():
+            raise RuntimeError(
+                "DAGSTER_HOME is not set and there is no dagster.yaml here: run from the project folder"
+            )
+        home = str(Path.cwd())
+        os.environ["DAGSTER_HOME"] = home
+    if not Path(home).is_absolute():
+        raise RuntimeError(f"DAGSTER_HOME must be an absolute path, got {home!r}")
+    return Path(home)
+
+
+@dataclass
+class DaySummary:
+    date: str
+    run_id: str
+    dagster_home: str
+    rows_read: dict[str, int] = field(default_factory=dict)
+    rows_valid: dict[str, int] = field(default_factory=dict)
+    quarantined: dict[str, int] = field(default_factory=dict)
+    feedback: dict[str, int] = field(default_factory=dict)
+    checks: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def _values(materialization: dg.AssetMaterialization) -> dict[str, Any]:
+    return {k: v.value for k, v in materialization.metadata.items()}
+
+
+def run_day(day: date, instance: dg.DagsterInstance | None = None) -> DaySummary:
+    """Materialize every asset of the daily job for ``day``; raise RunFailed if a step fails."""
+    instance = instance or dg.DagsterInstance.get()
+    job = defs.resolve_job_def(JOB_NAME)
+    result = job.execute_in_process(
+        partition_key=day.isoformat(),
+        instance=instance,
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+    )
+    if not result.success:
+        failures = [e for e in result.all_events if e.is_step_failure]
+        detail = "; ".join(
+            f"{e.step_key}: {e.step_failure_data.error.message.strip().splitlines()[-1]}"
+            for e in failures
+            if e.step_failure_data.error
+        )
+        raise RunFailed(
+            f"daily run for {day} failed ({detail or 'see the Dagster UI'}); run id {result.run_id}"
+        )
+    summary = DaySummary(
+        date=day.isoformat(), run_id=result.run_id, dagster_home=os.environ.get("DAGSTER_HOME", "")
+    )
+    for node in ("creators", "campaigns", "raw_recommendations", "raw_outcome_signals", "raw_labels"):
+        for mat in result.asset_materializations_for_node(node):
+            values = _values(mat)
+            summary.rows_read[node] = values["rows_read"]
+            summary.rows_valid[node] = values["dagster/row_count"]
+    for mat in result.asset_materializations_for_node("quarantine"):
+        values = _values(mat)
+        summary.quarantined = {"total": values["dagster/row_count"]} | {
+            k.removeprefix("reason/"): v for k, v in values.items() if k.startswith("reason/")
+        }
+    for mat in result.asset_materializations_for_node("normalized_feedback"):
+        values = _values(mat)
+        keys = ("normalized", "excluded_no_consent", "incomplete", "unknown_recommendation", "deduplicated")
+        summary.feedback = {k: values[k] for k in keys}
+    for evaluation in result.get_asset_check_evaluations():
+        summary.checks[evaluation.check_name] = "passed" if evaluation.passed else "failed"
+    return summary

@@ -1,0 +1,13 @@
+"""fbloop's Dagster definitions: every stage's `defs`, merged, with the shared resource."""
+
+import dagster as dg
+
+from fbloop_assets.defs import feedback, ingestion, loop
+from fbloop_assets.defs.resources import FbloopResource
+
+defs = dg.Definitions.merge(
+    ingestion.defs,
+    feedback.defs,
+    loop.defs,
+    dg.Definitions(resources={"fbloop": FbloopResource()}),
+)

@@ -1,0 +1,1 @@
+"""Dagster wiring of fbloop: one folder per loop stage, each exporting its `defs`."""

@@ -1,0 +1,134 @@
+"""`normalized_feedback` (one feedback schema, privacy applied) and `quarantine` (every refused row)."""
+
+from datetime import timedelta
+
+import dagster as dg
+import polars as pl
+
+from fbloop_assets.defs.metadata import column_schema, counts_table, partition_day, preview
+from fbloop_assets.defs.partitions import daily_partitions
+from fbloop_assets.defs.resources import FbloopResource
+from fbloop_assets.lib.ingest import empty_rejects, empty_typed
+from fbloop_assets.lib.lake import frame_fingerprint, read_parquet_days, write_parquet
+from fbloop_assets.lib.normalize import normalize_day
+from fbloop_assets.lib.privacy import personal_data_findings
+
+# The partition mapping shows the default lookback in the lineage graph; the files actually read
+# follow ingestion.recommendation_lookback_days and are listed in the metadata.
+DEFAULT_LOOKBACK_DAYS = 14
+INGESTION_ASSETS = ("creators", "campaigns", "raw_recommendations", "raw_outcome_signals", "raw_labels")
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    group_name="feedback",
+    kinds={"polars", "parquet"},
+    code_version="1",
+    deps=[
+        dg.AssetDep(
+            "raw_recommendations",
+            partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-(DEFAULT_LOOKBACK_DAYS - 1)),
+        ),
+        "raw_outcome_signals",
+        "raw_labels",
+    ],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "no_personal_data",
+            asset="normalized_feedback",
+            blocking=True,
+            description="No raw subject id, exact age, free text or URL; subject keys are keyed pseudonyms.",
+        )
+    ],
+)
+def normalized_feedback(context: dg.AssetExecutionContext, fbloop: FbloopResource) -> dg.MaterializeResult:
+    """One UTC day of feedback in fbloop's single feedback schema (outcomes, conversions and labels).
+
+    Joins the day's outcome signals and reviewer labels to the recommendations they belong to
+    (served within the lookback window), applies privacy (keyed pseudonyms for subject ids, age
+    buckets, no free text or URLs; subject-level signals without consent are excluded and counted),
+    removes duplicates by a stable key and marks outcomes whose attribution window is still open
+    as incomplete (`attribution_complete = false`). Signals and labels that refer to an unknown
+    recommendation go to quarantine.
+    """
+    day = partition_day(context)
+    lake = fbloop.lake()
+    config = fbloop.config()
+    for upstream in ("raw_outcome_signals", "raw_labels"):
+        if not lake.table_path(upstream, day).exists():
+            raise dg.Failure(f"{upstream} is not materialized for {day}: materialize it first")
+    lookback = config.ingestion.recommendation_lookback_days
+    rec_days = [day - timedelta(days=i) for i in range(lookback - 1, -1, -1)]
+    rec_paths = [lake.table_path("raw_recommendations", d) for d in rec_days]
+    recs = read_parquet_days(rec_paths)
+    if recs is None:
+        context.log.warning(
+            f"no raw_recommendations in the {lookback} days up to {day}: every signal is unknown"
+        )
+        recs = empty_typed("recommendations")
+    signals = pl.read_parquet(lake.table_path("raw_outcome_signals", day))
+    labels = pl.read_parquet(lake.table_path("raw_labels", day))
+    result = normalize_day(day, recs, signals, labels, config, fbloop.pseudonym_key())
+    path = write_parquet(result.feedback, lake.table_path("normalized_feedback", day))
+    write_parquet(result.rejects, lake.rejects_path("normalized_feedback", day))
+    findings = personal_data_findings(result.feedback, config.privacy.mode)
+    privacy_check = dg.AssetCheckResult(
+        check_name="no_personal_data",
+        passed=not findings,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"privacy_mode": config.privacy.mode, "findings": dg.MetadataValue.json(findings)},
+    )
+    by_type = dict(sorted(result.feedback.group_by("event_type").len().iter_rows()))
+    used_days = [d.isoformat() for d, p in zip(rec_days, rec_paths, strict=True) if p.exists()]
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": result.feedback.height,
+            "dagster/column_schema": column_schema(result.feedback),
+            **result.stats,
+            "by_event_type": counts_table(by_type, key="event_type"),
+            "privacy_mode": config.privacy.mode,
+            "recommendation_days_read": dg.MetadataValue.json(used_days),
+            "recommendation_days_missing": dg.MetadataValue.json(
+                [d.isoformat() for d, p in zip(rec_days, rec_paths, strict=True) if not p.exists()]
+            ),
+            "path": dg.MetadataValue.path(str(path)),
+        },
+        data_version=dg.DataVersion(frame_fingerprint(result.feedback)),
+        check_results=[privacy_check],
+    )
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    group_name="feedback",
+    kinds={"polars", "parquet"},
+    code_version="1",
+    deps=[*INGESTION_ASSETS, normalized_feedback],
+)
+def quarantine(context: dg.AssetExecutionContext, fbloop: FbloopResource) -> dg.MaterializeResult:
+    """Every row refused that day, by any stage, with its reason, source file and row number.
+
+    Gathers the rejects of the ingestion assets (malformed values, missing fields, invalid values,
+    future timestamps, same-day duplicates, files that cannot be parsed at all) and of
+    `normalized_feedback` (unknown recommendation ids). The `record` column keeps the refused
+    row's values as JSON so nothing is lost; like the raw layer, it may hold personal data.
+    """
+    day = partition_day(context)
+    lake = fbloop.lake()
+    stages = [*INGESTION_ASSETS, "normalized_feedback"]
+    parts = [pl.read_parquet(p) for s in stages if (p := lake.rejects_path(s, day)).exists()]
+    frame = pl.concat([empty_rejects(), *parts]).sort("stage", "landing_file", "landing_row", nulls_last=True)
+    path = write_parquet(frame, lake.table_path("quarantine", day))
+    by_reason = dict(sorted(frame.group_by("reason_code").len().iter_rows()))
+    by_source = dict(sorted(frame.group_by("source").len().iter_rows()))
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": frame.height,
+            "by_reason": counts_table(by_reason),
+            "by_source": counts_table(by_source, key="source"),
+            **{f"reason/{k}": v for k, v in by_reason.items()},
+            "sample": preview(frame.select("source", "landing_file", "landing_row", "reason")),
+            "path": dg.MetadataValue.path(str(path)),
+        },
+        data_version=dg.DataVersion(frame_fingerprint(frame)),
+    )

@@ -1,0 +1,31 @@
+"""Small helpers that turn lib results into Dagster metadata users read in the UI."""
+
+from datetime import date
+
+import dagster as dg
+import polars as pl
+
+
+def partition_day(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> date:
+    return date.fromisoformat(context.partition_key)
+
+
+def column_schema(frame: pl.DataFrame) -> dg.TableSchema:
+    return dg.TableSchema(columns=[dg.TableColumn(name, str(dtype)) for name, dtype in frame.schema.items()])
+
+
+def counts_table(counts: dict[str, int], key: str = "reason") -> dg.MetadataValue:
+    lines = [f"| {key} | rows |", "|---|---:|", *(f"| {k} | {v:,} |" for k, v in counts.items())]
+    return dg.MetadataValue.md("\n".join(lines) if counts else "nothing")
+
+
+def preview(frame: pl.DataFrame, rows: int = 10) -> dg.MetadataValue:
+    """A Markdown preview of the first rows, long values cut."""
+    head = frame.head(rows).with_columns(pl.all().cast(pl.String).str.slice(0, 80))
+    if not head.height:
+        return dg.MetadataValue.md("(empty)")
+    cols = head.columns
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in head.iter_rows():
+        lines.append("| " + " | ".join("" if v is None else str(v).replace("|", "\\|") for v in row) + " |")
+    return dg.MetadataValue.md("\n".join(lines))

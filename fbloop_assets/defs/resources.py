@@ -1,0 +1,29 @@
+"""The resource every asset uses to find fbloop's data directory, configuration and secrets."""
+
+from pathlib import Path
+
+import dagster as dg
+
+from fbloop_assets.lib.config import FbloopConfig, load_config
+from fbloop_assets.lib.lake import Lake, resolve_data_dir
+from fbloop_assets.lib.privacy import load_key
+
+
+class FbloopResource(dg.ConfigurableResource):
+    """Where fbloop keeps its files and which configuration file applies.
+
+    Empty values are resolved when a run starts, not at import: ``$FBLOOP_DATA_DIR`` (else
+    ``./data``) and ``$FBLOOP_CONFIG`` (else ``./fbloop.toml``, else the defaults).
+    """
+
+    data_dir: str = ""
+    config_file: str = ""
+
+    def lake(self) -> Lake:
+        return Lake(resolve_data_dir(self.data_dir or None))
+
+    def config(self) -> FbloopConfig:
+        return load_config(Path(self.config_file) if self.config_file else None)
+
+    def pseudonym_key(self) -> bytes:
+        return load_key(self.lake().root)

@@ -1,0 +1,118 @@
+"""fbloop's one configuration file: attribution windows, privacy, lookbacks (and, later, thresholds).
+
+The file is TOML, found at ``$FBLOOP_CONFIG`` or else ``./fbloop.toml``; every key is optional
+and falls back to the default documented in the shipped ``fbloop.toml``. Unknown keys are an
+error, so a typo never silently leaves a default in force.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+PRIVACY_MODES = ("aggregated", "pseudonymized", "identifiable")
+
+
+class ConfigError(ValueError):
+    """The configuration file is unreadable or holds a wrong key or value."""
+
+
+@dataclass(frozen=True)
+class AttributionWindows:
+    """Days after a recommendation is served during which each outcome type may still arrive."""
+
+    impression: float = 1.0
+    engagement: float = 2.0
+    click: float = 2.0
+    conversion: float = 7.0
+
+    def for_event(self, event_type: str) -> timedelta:
+        return timedelta(days=getattr(self, event_type))
+
+    def longest(self) -> timedelta:
+        return timedelta(days=max(getattr(self, f.name) for f in fields(self)))
+
+
+@dataclass(frozen=True)
+class PrivacyConfig:
+    """How subject-level (audience member) data is treated; option B of the spec by default."""
+
+    mode: str = "pseudonymized"
+    consent_flag: str = "consent_analytics"
+
+
+@dataclass(frozen=True)
+class IngestionConfig:
+    """How far back a signal or label may refer to a served recommendation."""
+
+    recommendation_lookback_days: int = 14
+
+
+@dataclass(frozen=True)
+class FbloopConfig:
+    attribution_windows_days: AttributionWindows = field(default_factory=AttributionWindows)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    ingestion: IngestionConfig = field(default_factory=IngestionConfig)
+
+
+def _build(cls: type, raw: dict[str, Any], where: str) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown key {where}{unknown[0]!r} (known: {', '.join(sorted(known))})")
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        default = getattr(cls(), name)
+        if hasattr(default, "__dataclass_fields__"):
+            if not isinstance(value, dict):
+                raise ConfigError(f"[{where}{name}] must be a table")
+            values[name] = _build(type(default), value, f"{where}{name}.")
+        elif isinstance(default, float) and type(value) is int:
+            values[name] = float(value)
+        elif type(value) is not type(default):
+            raise ConfigError(f"{where}{name} must be {type(default).__name__}, got {value!r}")
+        else:
+            values[name] = value
+    return cls(**values)
+
+
+def parse_config(text: str, origin: str = "<config>") -> FbloopConfig:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{origin}: not valid TOML: {exc}") from exc
+    config: FbloopConfig = _build(FbloopConfig, raw, "")
+    if config.privacy.mode not in PRIVACY_MODES:
+        raise ConfigError(
+            f"privacy.mode must be one of {', '.join(PRIVACY_MODES)}, got {config.privacy.mode!r}"
+        )
+    windows = config.attribution_windows_days
+    if min(getattr(windows, f.name) for f in fields(windows)) < 0:
+        raise ConfigError("attribution windows must be >= 0 days")
+    if config.ingestion.recommendation_lookback_days < windows.longest().days:
+        raise ConfigError("ingestion.recommendation_lookback_days must cover the longest attribution window")
+    return config
+
+
+def config_path() -> Path | None:
+    explicit = os.environ.get("FBLOOP_CONFIG")
+    if explicit:
+        return Path(explicit)
+    local = Path("fbloop.toml")
+    return local if local.exists() else None
+
+
+def load_config(path: Path | None = None) -> FbloopConfig:
+    """Read the configuration file (``$FBLOOP_CONFIG``, else ``./fbloop.toml``), or the defaults."""
+    path = path or config_path()
+    if path is None:
+        return FbloopConfig()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    return parse_config(text, str(path))

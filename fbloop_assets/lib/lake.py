@@ -1,0 +1,97 @@
+"""Where fbloop keeps its files under the data directory, and how it writes them atomically.
+
+Layout (``<data>`` is ``$FBLOOP_DATA_DIR``, default ``./data``)::
+
+    <data>/landing/<source>/<YYYY-MM-DD>/*.{csv,jsonl,parquet}   what upstream systems deliver
+    <data>/rejects/<stage>/<YYYY-MM-DD>.parquet                   rows a stage refused, with reasons
+    <data>/warehouse/<asset>/<YYYY-MM-DD>.parquet                 one file per asset and daily partition
+    <data>/simulation/                                            simulator truth; never read by the pipeline
+
+Every write goes to a temporary file in the target folder and is renamed into place, so a
+reader sees the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from fbloop_assets.lib.landing import FILE_SUFFIXES
+
+
+@dataclass(frozen=True)
+class Lake:
+    root: Path
+
+    def landing_dir(self, source: str, day: date) -> Path:
+        return self.root / "landing" / source / day.isoformat()
+
+    def landing_files(self, source: str, day: date) -> list[Path]:
+        folder = self.landing_dir(source, day)
+        if not folder.is_dir():
+            return []
+        return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in FILE_SUFFIXES)
+
+    def table_path(self, asset: str, day: date) -> Path:
+        return self.root / "warehouse" / asset / f"{day.isoformat()}.parquet"
+
+    def rejects_path(self, stage: str, day: date) -> Path:
+        return self.root / "rejects" / stage / f"{day.isoformat()}.parquet"
+
+    def relative(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+
+@contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; rename it onto ``target`` if the block succeeds."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_parquet(frame: pl.DataFrame, target: Path) -> Path:
+    """Write ``frame`` to ``target`` atomically (zstd-compressed Parquet)."""
+    with atomic_path(target) as tmp:
+        frame.write_parquet(tmp, compression="zstd", statistics=True)
+    return target
+
+
+def read_parquet_days(paths: list[Path]) -> pl.DataFrame | None:
+    """Concatenate the given partition files that exist; None when none does."""
+    present = [p for p in paths if p.exists()]
+    if not present:
+        return None
+    return pl.concat([pl.read_parquet(p) for p in present], how="vertical_relaxed")
+
+
+def resolve_data_dir(explicit: str | Path | None = None) -> Path:
+    """The data directory: ``explicit``, else ``$FBLOOP_DATA_DIR``, else ``./data`` (absolute)."""
+    chosen = explicit or os.environ.get("FBLOOP_DATA_DIR") or "data"
+    return Path(chosen).expanduser().resolve()
+
+
+def frame_fingerprint(frame: pl.DataFrame) -> str:
+    """A content hash of a frame's schema and rows (row order ignored), for data versions."""
+    digest = hashlib.sha256(repr(frame.schema).encode())
+    if frame.height:
+        hashes = frame.hash_rows(seed=0)
+        digest.update(f"{frame.height}:{hashes.sum()}:{hashes.min()}:{hashes.max()}".encode())
+    return digest.hexdigest()[:16]

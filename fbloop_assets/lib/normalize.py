@@ -1,0 +1,190 @@
+"""Map a day's outcome signals and labels into fbloop's one feedback schema (FR-FB-001).
+
+Each row of the result is one piece of feedback about one served recommendation: an outcome
+(impressions, engagements, clicks, conversions) or a reviewer's label, joined to the
+recommendation it belongs to (its campaign, creator, rank, score, propensity and weights
+version). Privacy is applied here: subject ids become keyed pseudonyms (or vanish, or stay, by
+the configured mode), exact ages become buckets, free text and URLs are dropped, and
+subject-level signals without the consent flag are excluded and counted. Signals and labels
+that refer to no recommendation served within the lookback are rejected with a reason.
+Outcomes whose attribution window is still open at the end of the day are marked incomplete.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import polars as pl
+
+from fbloop_assets.lib.config import FbloopConfig
+from fbloop_assets.lib.ingest import REJECT_SCHEMA, day_bounds
+from fbloop_assets.lib.landing import EVENT_TYPES, Reason
+from fbloop_assets.lib.privacy import age_bucket, pseudonymize
+
+FEEDBACK_SCHEMA: dict[str, pl.DataType] = {
+    "feedback_id": pl.String(),  # stable key: "signal:<signal_id>" or "label:<label_id>"
+    "kind": pl.String(),  # outcome | label
+    "event_type": pl.String(),  # impression | engagement | click | conversion | label
+    "value": pl.Float64(),  # event count; for labels 1.0 useful, 0.0 not useful
+    "confidence": pl.Float64(),  # the reviewer's confidence (labels only)
+    "source": pl.String(),  # reporting system; "reviewer" for labels
+    "reviewer_id": pl.String(),
+    "recommendation_id": pl.String(),
+    "request_id": pl.String(),
+    "campaign_id": pl.String(),
+    "creator_id": pl.String(),
+    "rank": pl.Int64(),
+    "score": pl.Float64(),
+    "propensity": pl.Float64(),
+    "weights_version": pl.String(),
+    "served_at": pl.Datetime("us", "UTC"),
+    "event_at": pl.Datetime("us", "UTC"),
+    "subject_key": pl.String(),  # keyed pseudonym of the audience member (mode-dependent)
+    "age_bucket": pl.String(),
+    "subject_country": pl.String(),
+    "attribution_closes_at": pl.Datetime("us", "UTC"),  # null for labels
+    "attribution_complete": pl.Boolean(),
+    "partition_date": pl.Date(),
+}
+
+_REC_COLUMNS = (
+    "recommendation_id",
+    "request_id",
+    "campaign_id",
+    "creator_id",
+    "rank",
+    "score",
+    "propensity",
+    "weights_version",
+    "served_at",
+)
+
+
+@dataclass
+class NormalizedDay:
+    feedback: pl.DataFrame
+    rejects: pl.DataFrame
+    stats: dict[str, int] = field(default_factory=dict)
+
+
+def _unknown_rejects(frame: pl.DataFrame, source: str) -> pl.DataFrame:
+    reason = pl.format(
+        f"{Reason.UNKNOWN_RECOMMENDATION}: recommendation_id '{{}}' was not served in the lookback window",
+        pl.col("recommendation_id"),
+    )
+    record_cols = [c for c in frame.columns if c not in ("landing_file", "landing_row")]
+    return frame.select(
+        pl.lit("normalized_feedback").alias("stage"),
+        pl.lit(source).alias("source"),
+        *(
+            pl.col(c) if c in frame.columns else pl.lit(None).alias(c)
+            for c in ("landing_file", "landing_row")
+        ),
+        pl.lit(str(Reason.UNKNOWN_RECOMMENDATION)).alias("reason_code"),
+        reason.alias("reason"),
+        pl.struct([pl.col(c).cast(pl.String) for c in record_cols]).struct.json_encode().alias("record"),
+    ).cast(REJECT_SCHEMA)  # type: ignore[arg-type]
+
+
+def _subject_columns(signals: pl.DataFrame, config: FbloopConfig, key: bytes) -> pl.DataFrame:
+    mode = config.privacy.mode
+    if mode == "aggregated":
+        nulls = [pl.lit(None, pl.String).alias(c) for c in ("subject_key", "age_bucket", "subject_country")]
+        return signals.with_columns(nulls)
+    subject_key = (
+        signals["subject_id"] if mode == "identifiable" else pseudonymize(signals["subject_id"], key)
+    )
+    return signals.with_columns(
+        subject_key.alias("subject_key"), age_bucket(pl.col("subject_age")).alias("age_bucket")
+    )
+
+
+def normalize_day(
+    day: date,
+    recommendations: pl.DataFrame,
+    signals: pl.DataFrame,
+    labels: pl.DataFrame,
+    config: FbloopConfig,
+    key: bytes,
+) -> NormalizedDay:
+    """Normalize one arrival day. ``recommendations`` holds every recommendation of the lookback."""
+    _, day_end = day_bounds(day)
+    recs = recommendations.select(_REC_COLUMNS).unique("recommendation_id", keep="first", maintain_order=True)
+    known = recs.select("recommendation_id")
+
+    unknown_signals = signals.join(known, on="recommendation_id", how="anti")
+    unknown_labels = labels.join(known, on="recommendation_id", how="anti")
+    rejects = pl.concat(
+        [
+            _unknown_rejects(unknown_signals, "outcome_signals"),
+            _unknown_rejects(unknown_labels, "labels"),
+        ]
+    )
+    signals = signals.join(known, on="recommendation_id", how="semi")
+    labels = labels.join(known, on="recommendation_id", how="semi")
+
+    consent = (
+        pl.col(config.privacy.consent_flag)
+        if config.privacy.consent_flag in signals.columns
+        else pl.lit(None)
+    )
+    lacks_consent = pl.col("subject_id").is_not_null() & (consent.fill_null(False).not_())
+    excluded = signals.filter(lacks_consent).height
+    signals = _subject_columns(signals.filter(~lacks_consent), config, key)
+
+    windows = config.attribution_windows_days
+    window_days = pl.col("event_type").replace_strict(
+        {e: getattr(windows, e) for e in EVENT_TYPES}, return_dtype=pl.Float64
+    )
+    outcomes = signals.join(recs, on="recommendation_id", how="inner").select(
+        pl.format("signal:{}", "signal_id").alias("feedback_id"),
+        pl.lit("outcome").alias("kind"),
+        "event_type",
+        pl.col("metric_value").alias("value"),
+        pl.lit(None, pl.Float64).alias("confidence"),
+        "source",
+        pl.lit(None, pl.String).alias("reviewer_id"),
+        *_REC_COLUMNS,
+        pl.col("timestamp").alias("event_at"),
+        "subject_key",
+        "age_bucket",
+        "subject_country",
+        (pl.col("served_at") + pl.duration(microseconds=(window_days * 86_400_000_000).cast(pl.Int64))).alias(
+            "attribution_closes_at"
+        ),
+    )
+    outcomes = outcomes.with_columns(
+        (pl.col("attribution_closes_at") <= pl.lit(day_end)).alias("attribution_complete")
+    )
+    judged = labels.join(recs, on="recommendation_id", how="inner").select(
+        pl.format("label:{}", "label_id").alias("feedback_id"),
+        pl.lit("label").alias("kind"),
+        pl.lit("label").alias("event_type"),
+        (pl.col("label_value") == "useful").cast(pl.Float64).alias("value"),
+        "confidence",
+        pl.lit("reviewer").alias("source"),
+        "reviewer_id",
+        *_REC_COLUMNS,
+        pl.col("labeled_at").alias("event_at"),
+        pl.lit(None, pl.String).alias("subject_key"),
+        pl.lit(None, pl.String).alias("age_bucket"),
+        pl.lit(None, pl.String).alias("subject_country"),
+        pl.lit(None, pl.Datetime("us", "UTC")).alias("attribution_closes_at"),
+        pl.lit(True).alias("attribution_complete"),
+    )
+    combined = pl.concat([outcomes, judged], how="vertical_relaxed").with_columns(
+        pl.lit(day).alias("partition_date")
+    )
+    feedback = combined.unique("feedback_id", keep="first", maintain_order=True).cast(FEEDBACK_SCHEMA)  # type: ignore[arg-type]
+    feedback = feedback.select(list(FEEDBACK_SCHEMA)).sort("feedback_id")
+    stats = {
+        "signals_in": signals.height + excluded + unknown_signals.height,
+        "labels_in": labels.height + unknown_labels.height,
+        "unknown_recommendation": rejects.height,
+        "excluded_no_consent": excluded,
+        "deduplicated": combined.height - feedback.height,
+        "normalized": feedback.height,
+        "incomplete": feedback.filter(~pl.col("attribution_complete")).height,
+    }
+    return NormalizedDay(feedback=feedback, rejects=rejects, stats=stats)

@@ -1,0 +1,96 @@
+"""Privacy for subject-level (audience member) data: keyed pseudonyms, age buckets, consent.
+
+Subject ids become HMAC-SHA256 pseudonyms under a secret key, never a bare hash that a dictionary
+of known ids would reverse. The key comes from ``$FBLOOP_PSEUDONYM_KEY`` (hex or text), else
+from the file ``$FBLOOP_PSEUDONYM_KEY_FILE`` (default ``~/.config/fbloop/pseudonym.key``, created
+with mode 0600 on first use). The key file must live outside the data directory, so that whoever
+can read the data cannot also re-link it. Exact ages become the buckets of `landing.AGE_BUCKETS`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+import polars as pl
+
+from fbloop_assets.lib.lake import atomic_path
+
+KEY_ENV = "FBLOOP_PSEUDONYM_KEY"
+KEY_FILE_ENV = "FBLOOP_PSEUDONYM_KEY_FILE"
+DEFAULT_KEY_FILE = Path("~/.config/fbloop/pseudonym.key")
+MIN_KEY_BYTES = 16
+
+# Upper bounds (exclusive) of the age buckets <18, 18-25, 25-35, 35-50, 50+.
+_AGE_EDGES = (18, 25, 35, 50)
+_AGE_LABELS = ("<18", "18-25", "25-35", "35-50", "50+")
+
+
+class PrivacyError(ValueError):
+    """The pseudonymization key is missing, too short or stored in the wrong place."""
+
+
+def _decode_key(text: str, origin: str) -> bytes:
+    text = text.strip()
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        key = text.encode("utf-8")
+    if len(key) < MIN_KEY_BYTES:
+        raise PrivacyError(f"{origin}: the pseudonymization key must have at least {MIN_KEY_BYTES} bytes")
+    return key
+
+
+def load_key(data_dir: Path) -> bytes:
+    """The pseudonymization key: from the environment, else a key file outside ``data_dir``."""
+    if os.environ.get(KEY_ENV):
+        return _decode_key(os.environ[KEY_ENV], KEY_ENV)
+    path = Path(os.environ.get(KEY_FILE_ENV) or DEFAULT_KEY_FILE).expanduser().resolve()
+    if path.is_relative_to(data_dir.resolve()):
+        raise PrivacyError(
+            f"the pseudonymization key file {path} must not be inside the data directory {data_dir}"
+        )
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            tmp.write_text(secrets.token_hex(32) + "\n", encoding="utf-8")
+            tmp.chmod(0o600)
+    return _decode_key(path.read_text(encoding="utf-8"), str(path))
+
+
+def pseudonymize(ids: pl.Series, key: bytes) -> pl.Series:
+    """HMAC-SHA256 of each id under ``key``, hex; nulls stay null. Hashes each distinct id once."""
+    distinct = ids.drop_nulls().unique()
+    mapping = {v: hmac.new(key, v.encode("utf-8"), hashlib.sha256).hexdigest() for v in distinct.to_list()}
+    return ids.replace_strict(mapping, default=None, return_dtype=pl.String).alias(ids.name)
+
+
+def age_bucket(age: pl.Expr) -> pl.Expr:
+    """The bucket label of an exact age; null stays null."""
+    bucket = pl.when(age.is_null()).then(pl.lit(None, pl.String))
+    for edge, label in zip(_AGE_EDGES, _AGE_LABELS, strict=False):
+        bucket = bucket.when(age < edge).then(pl.lit(label))
+    return bucket.otherwise(pl.lit(_AGE_LABELS[-1]))
+
+
+RAW_PERSONAL_COLUMNS = ("subject_id", "subject_age", "landing_url", "comment")
+_PSEUDONYM = r"^[0-9a-f]{64}$"
+
+
+def personal_data_findings(frame: pl.DataFrame, mode: str) -> list[str]:
+    """What in a normalized frame would expose a person: raw columns, unkeyed ids, exact ages."""
+    findings = [f"raw column {c!r} present" for c in RAW_PERSONAL_COLUMNS if c in frame.columns]
+    if "subject_key" in frame.columns:
+        keys = frame["subject_key"].drop_nulls()
+        if mode == "aggregated" and keys.len():
+            findings.append(f"{keys.len()} subject keys present in aggregated mode")
+        if mode == "pseudonymized" and (bad := int((~keys.str.contains(_PSEUDONYM)).sum())):
+            findings.append(f"{bad} subject keys are not HMAC-SHA256 pseudonyms")
+    if "age_bucket" in frame.columns:
+        odd = frame["age_bucket"].drop_nulls().filter(~frame["age_bucket"].drop_nulls().is_in(_AGE_LABELS))
+        if odd.len():
+            findings.append(f"{odd.len()} ages are not bucketed (e.g. {odd[0]!r})")
+    return findings

@@ -1,0 +1,41 @@
+"""Shared fixtures: a fresh data directory, a pseudonymization key, and landing-file writers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from fbloop_assets.lib.lake import Lake
+
+TEST_KEY_HEX = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # No test may read the developer's own data, config or key.
+    monkeypatch.setenv("FBLOOP_PSEUDONYM_KEY", TEST_KEY_HEX)
+    monkeypatch.setenv("FBLOOP_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("FBLOOP_CONFIG", raising=False)
+    monkeypatch.delenv("FBLOOP_PSEUDONYM_KEY_FILE", raising=False)
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> Lake:
+    return Lake(tmp_path / "data")
+
+
+def write_landing(lake: Lake, source: str, day: str, name: str, rows: list[dict]) -> Path:
+    """Write ``rows`` as a landing file; the suffix of ``name`` picks the format."""
+    folder = lake.root / "landing" / source / day
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    if name.endswith(".jsonl"):
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    elif name.endswith(".csv"):
+        pl.DataFrame(rows, infer_schema_length=None).write_csv(path)
+    else:
+        pl.DataFrame(rows, infer_schema_length=None).write_parquet(path)
+    return path
