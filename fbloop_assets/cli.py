@@ -88,7 +88,8 @@ def _render_day(summary: dict[str, Any]) -> str:
             + ", ".join(f"{k} {v:,}" for k, v in summary["rows_read"].items())
             + ")",
             f"  quarantined {q.get('total', 0):,}: {reasons}",
-            f"  normalized {f['normalized']:,} feedback rows; excluded for missing consent {f['excluded_no_consent']:,};"
+            f"  normalized {f['normalized']:,} feedback rows;"
+            f" excluded for missing consent {f['excluded_no_consent']:,};"
             f" incomplete (attribution window open) {f['incomplete']:,}",
             "  checks: " + (", ".join(f"{k} {v}" for k, v in summary["checks"].items()) or "none"),
         ]

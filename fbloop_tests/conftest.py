@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -39,3 +42,32 @@ def write_landing(lake: Lake, source: str, day: str, name: str, rows: list[dict]
     else:
         pl.DataFrame(rows, infer_schema_length=None).write_parquet(path)
     return path
+
+
+PG_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped afterwards.
+
+    Skips when no server is reachable, except under FBLOOP_REQUIRE_PG=1 (CI), where it fails.
+    """
+    import psycopg2
+
+    try:
+        admin = psycopg2.connect(PG_ADMIN_DSN, connect_timeout=3)
+    except psycopg2.OperationalError as exc:
+        if os.environ.get("FBLOOP_REQUIRE_PG") == "1":
+            pytest.fail(f"PostgreSQL is required (FBLOOP_REQUIRE_PG=1) but unreachable: {exc}")
+        pytest.skip(f"PostgreSQL unreachable: {exc}")
+    admin.autocommit = True
+    name = f"fbloop_test_{uuid.uuid4().hex[:12]}"
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()

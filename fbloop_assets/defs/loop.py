@@ -2,12 +2,9 @@
 
 import dagster as dg
 
-from fbloop_assets.defs.partitions import daily_partitions
-
 daily_feedback_loop = dg.define_asset_job(
     "daily_feedback_loop",
     selection=dg.AssetSelection.all(),
-    partitions_def=daily_partitions,
     description="Ingest, validate, quarantine and normalize one UTC day of feedback.",
 )
 

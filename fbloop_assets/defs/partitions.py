@@ -2,5 +2,6 @@
 
 import dagster as dg
 
-# end_offset=1 lets today's partition run (a live day is marked incomplete, not refused).
-daily_partitions = dg.DailyPartitionsDefinition(start_date="2024-01-01", timezone="UTC", end_offset=1)
+# The newest partition is yesterday: a day is processed once it has ended (late outcomes that
+# arrive afterwards land in later days and are marked by their attribution windows).
+daily_partitions = dg.DailyPartitionsDefinition(start_date="2024-01-01", timezone="UTC")

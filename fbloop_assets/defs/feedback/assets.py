@@ -117,7 +117,9 @@ def quarantine(context: dg.AssetExecutionContext, fbloop: FbloopResource) -> dg.
     lake = fbloop.lake()
     stages = [*INGESTION_ASSETS, "normalized_feedback"]
     parts = [pl.read_parquet(p) for s in stages if (p := lake.rejects_path(s, day)).exists()]
-    frame = pl.concat([empty_rejects(), *parts]).sort("stage", "landing_file", "landing_row", nulls_last=True)
+    frame = pl.concat([empty_rejects(), *parts]).sort(
+        "source", "landing_file", "landing_row", nulls_last=True
+    )
     path = write_parquet(frame, lake.table_path("quarantine", day))
     by_reason = dict(sorted(frame.group_by("reason_code").len().iter_rows()))
     by_source = dict(sorted(frame.group_by("source").len().iter_rows()))
