@@ -96,9 +96,19 @@ def _render_day(summary: dict[str, Any]) -> str:
     )
 
 
+def _preflight() -> None:
+    """Refuse a broken configuration or key before a run starts, not in the middle of it."""
+    from fbloop_assets.lib.config import load_config
+    from fbloop_assets.lib.privacy import load_key
+
+    load_config()
+    load_key(resolve_data_dir())
+
+
 def cmd_run(args: argparse.Namespace) -> None:
     from fbloop_assets.daily_run import ensure_dagster_home, run_day
 
+    _preflight()
     home = ensure_dagster_home()
     _progress(f"materializing the daily loop for {args.date} (instance {home})")
     started = time.perf_counter()
@@ -112,6 +122,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     from fbloop_assets.daily_run import ensure_dagster_home, run_day
     from fbloop_assets.lib.simulate import simulate
 
+    _preflight()
     home = ensure_dagster_home()
     data_dir = resolve_data_dir()
     _progress(f"simulating {args.days} day(s) into {data_dir}/landing")

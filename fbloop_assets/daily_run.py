@@ -56,6 +56,13 @@ def _values(materialization: dg.AssetMaterialization) -> dict[str, Any]:
     return {k: v.value for k, v in materialization.metadata.items()}
 
 
+def _root_cause(error: Any) -> str:  # dagster's SerializableErrorInfo
+    while error.cause is not None:
+        error = error.cause
+    lines = error.message.strip().splitlines()
+    return lines[-1] if lines else error.cls_name or "unknown error"
+
+
 def run_day(day: date, instance: dg.DagsterInstance | None = None) -> DaySummary:
     """Materialize every asset of the daily job for ``day``; raise RunFailed if a step fails."""
     instance = instance or dg.DagsterInstance.get()
@@ -64,14 +71,14 @@ def run_day(day: date, instance: dg.DagsterInstance | None = None) -> DaySummary
         partition_key=day.isoformat(),
         instance=instance,
         raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        # failures are summarised in RunFailed; the console logger would print whole tracebacks
+        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
     )
     if not result.success:
-        failures = [e for e in result.all_events if e.is_step_failure]
         detail = "; ".join(
-            f"{e.step_key}: {e.step_failure_data.error.message.strip().splitlines()[-1]}"
-            for e in failures
-            if e.step_failure_data.error
+            f"{e.step_key}: {_root_cause(e.step_failure_data.error)}"
+            for e in result.all_events
+            if e.is_step_failure and e.step_failure_data.error
         )
         raise RunFailed(
             f"daily run for {day} failed ({detail or 'see the Dagster UI'}); run id {result.run_id}"

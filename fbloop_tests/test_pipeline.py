@@ -7,7 +7,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from fbloop_assets.daily_run import run_day
+from fbloop_assets.daily_run import RunFailed, run_day
 from fbloop_assets.lib.lake import Lake
 from fbloop_tests.tiny_world import DAY, write_tiny_day
 
@@ -86,3 +86,14 @@ def test_daily_job_on_postgres(lake: Lake, postgres_url: str) -> None:
         check_tiny_day(summary.as_dict(), lake)
         run = instance.get_run_by_id(summary.run_id)
         assert run is not None and run.is_success
+
+
+def test_a_failing_step_is_reported_by_its_root_cause(
+    lake: Lake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_tiny_day(lake)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[privacy]\nmode = 'everything'\n")
+    monkeypatch.setenv("FBLOOP_CONFIG", str(bad))
+    with dg.instance_for_test() as instance, pytest.raises(RunFailed, match="normalized_feedback: .*privacy.mode"):
+        run_day(date.fromisoformat(DAY), instance)
