@@ -1,0 +1,48 @@
+"""Stochastic serving: Plackett-Luce slates over softmax scores, with the propensity of every rank.
+
+Off-policy evaluation needs to know how likely the serving policy was to show what it showed.
+A Plackett-Luce policy draws a slate rank by rank: at rank r it picks creator i among those not
+yet placed with probability ``exp(s_i / T) / Σ_remaining exp(s_j / T)``. That conditional
+probability is the logged ``propensity``; the probability of the whole slate is the product of
+a slate's propensities. Sampling uses the Gumbel-top-k trick (sorting ``s / T + Gumbel noise``
+draws exactly this distribution), which vectorizes over many requests.
+
+This module does not compute scores (see `features`) and does not log anything.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def plackett_luce_slates(
+    scores: np.ndarray, n_requests: int, k: int, temperature: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw ``n_requests`` slates of ``k`` distinct items from a pool with ``scores``.
+
+    Returns ``(chosen, propensity)``, both shaped ``(n_requests, k)``: indices into ``scores`` in
+    rank order, and the conditional probability of each pick given the ranks above it.
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    pool = scores.shape[0]
+    k = min(k, pool)
+    if n_requests == 0 or k == 0:
+        return np.empty((n_requests, k), dtype=np.int64), np.empty((n_requests, k))
+    logits = (scores - scores.max()) / temperature
+    keys = logits[None, :] + rng.gumbel(size=(n_requests, pool))
+    top = np.argpartition(-keys, k - 1, axis=1)[:, :k] if k < pool else np.tile(np.arange(pool), (n_requests, 1))
+    order = np.argsort(-np.take_along_axis(keys, top, axis=1), axis=1)
+    chosen = np.take_along_axis(top, order, axis=1)
+    return chosen, slate_propensities(logits, chosen)
+
+
+def slate_propensities(logits: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """Plackett-Luce conditional probability of each rank of each slate in ``chosen``."""
+    weights = np.exp(logits)
+    total = weights.sum()
+    picked = weights[chosen]
+    placed_before = np.cumsum(picked, axis=1) - picked
+    # Floating-point cancellation can leave the remaining mass a hair below the picked weight.
+    remaining = np.maximum(total - placed_before, picked)
+    return np.clip(picked / remaining, np.finfo(np.float64).tiny, 1.0)

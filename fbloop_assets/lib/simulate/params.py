@@ -1,0 +1,105 @@
+"""Every parameter of the synthetic influencer world, in one place (documented in docs/simulator.md).
+
+Figures set "near public industry figures" name their source in a comment; they are round values
+inside the ranges those reports give, not exact quotes, because the reports differ by year,
+platform and method.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+NICHES = ("fashion", "beauty", "fitness", "food", "travel", "gaming", "tech", "parenting", "home", "finance")
+NICHE_SHARES = (0.16, 0.14, 0.12, 0.12, 0.10, 0.09, 0.08, 0.07, 0.07, 0.05)
+PLATFORMS = ("instagram", "tiktok", "youtube")
+PLATFORM_SHARES = (0.55, 0.30, 0.15)
+# Engagement relative to Instagram at the same tier: TikTok higher, YouTube lower (same reports).
+PLATFORM_ENGAGEMENT = (1.0, 1.6, 0.8)
+COUNTRIES = ("DE", "FR", "GB", "US", "ES", "IT", "NL", "PL", "SE", "BR")
+COUNTRY_SHARES = (0.16, 0.13, 0.13, 0.18, 0.09, 0.09, 0.06, 0.06, 0.04, 0.06)
+AGE_BUCKET_SHARES = {"<18": 0.07, "18-25": 0.35, "25-35": 0.35, "35-50": 0.18, "50+": 0.05}
+
+# Follower tiers nano (1k-10k), micro (10k-100k), macro (100k-1M), mega (1M-20M): share of
+# accounts and typical Instagram engagement rate. Shares near HypeAuditor's "State of Influencer
+# Marketing" reports (nano about two thirds of accounts, mega about 1 %); engagement rates near
+# the tier medians of HypeAuditor's and Influencer Marketing Hub's annual benchmark reports
+# (engagement falls with audience size, from about 4 % for nano to about 1 % for mega).
+TIER_BOUNDS = ((1_000, 10_000), (10_000, 100_000), (100_000, 1_000_000), (1_000_000, 20_000_000))
+TIER_SHARES = (0.65, 0.27, 0.07, 0.01)
+
+BRAND_WORDS = (
+    ("Northwind", "Lumen", "Acme", "Bluebird", "Kestrel", "Solace", "Vanta", "Orchard", "Pebble", "Atlas"),
+    ("Sport", "Beauty", "Kitchen", "Travel", "Games", "Labs", "Home", "Finance", "Wear", "Kids"),
+)
+
+COMMENTS = (
+    "great fit for the brand",
+    "audience looks off for this product",
+    "too expensive for what they deliver",
+    "content quality is excellent",
+    "engagement looks bought",
+    "already works with a competitor",
+    "not on brand",
+    "strong local audience",
+)
+
+
+@dataclass(frozen=True)
+class SimParams:
+    """The knobs of the synthetic world; defaults are the documented world."""
+
+    n_creators: int = 4_000
+    n_campaigns: int = 40
+    slate_size: int = 10
+    # Softmax temperature of the Plackett-Luce serving policy: lower is greedier.
+    serving_temperature: float = 0.35
+    engagement_noise_sigma: float = 0.35  # log-normal spread of engagement rates within a tier
+
+    # Inauthentic audiences: HypeAuditor's fraud reports find a large share of Instagram accounts
+    # with some fake followers and roughly one in ten heavily affected. Here 10 % of creators bought
+    # 30-70 % of their followers; their reported engagement is inflated 1.5-3x by bought
+    # engagement, and their real audience converts at a fraction of the usual rate.
+    bought_share: float = 0.10
+    bought_fake_follower_range: tuple[float, float] = (0.3, 0.7)
+    bought_engagement_inflation: tuple[float, float] = (1.5, 3.0)
+    bought_conversion_factor: float = 0.15
+
+    # Funnel per post: organic reach, click-through and conversion as functions of the true
+    # relevance r in (0, 1) of the (campaign, creator) pair.
+    reach_range: tuple[float, float] = (0.10, 0.30)  # share of real followers who see a post
+    ctr_base: float = 0.01  # clicks per impression = ctr_base * (0.3 + 1.4 r)
+    cvr_base: float = 0.012  # conversions per click = cvr_base * (0.2 + 1.6 r)
+    post_delay_hours: tuple[float, float] = (1.0, 12.0)  # served -> posted
+    # The platform API reports impressions, engagements and clicks as increments at these hours
+    # after the post (share of the total in each report).
+    report_hours: tuple[float, ...] = (1, 3, 6, 12, 24, 48)
+    report_shares: tuple[float, ...] = (0.30, 0.20, 0.15, 0.15, 0.12, 0.08)
+    # Conversions arrive up to 7 days after serving (Meta's default attribution is 7-day click,
+    # 1-day view); most come on the first day: exponential delay, mean 1.5 days, cut at 7 days.
+    conversion_delay_mean_days: float = 1.5
+    conversion_window_days: float = 7.0
+    # Audience members behind conversions and their consent to analytics use.
+    subject_pool: int = 200_000
+    consent_shares: tuple[float, float, float] = (0.85, 0.10, 0.05)  # true, false, not given (empty)
+    landing_url_share: float = 0.6
+
+    # Reviewers: how many, what share of suggestions they label, how noisy they are.
+    n_reviewers: int = 8
+    label_share: float = 0.10
+    max_labels_per_reviewer_per_day: int = 400
+    double_label_share: float = 0.15
+    reviewer_noise_range: tuple[float, float] = (0.08, 0.30)
+    comment_share: float = 0.2
+    label_delay_hours: tuple[float, float] = (2.0, 40.0)
+
+    # Bad rows: this share of each file's good rows, per defect kind, at least one of each kind
+    # that the file's format can carry (malformed values only in CSV and JSONL).
+    bad_row_share: float = 0.001
+    # An unparseable extra signals file lands on this day (0-based day index of the run).
+    unparseable_file_day: int = 1
+    # Consented conversions per day whose subject id, URL and comment carry canary values.
+    canaries_per_day: int = 3
+
+    signals_per_day: int = 20_000
+    # Expected outcome-signal rows per served recommendation, used to size the daily traffic.
+    signal_rows_per_recommendation: float = 23.0

@@ -1,0 +1,232 @@
+"""Run the synthetic world day by day and deliver its files into the landing zone.
+
+A `Simulation` holds the world and the events that have not arrived yet. Each `step` serves one
+day's suggestions with the weights it is given (the closed loop passes the production weights),
+files every resulting event under the UTC day it arrives, and delivers the day's files: reference
+snapshots, the serving log, platform reports, shop conversions and reviewer labels, each with
+its injected bad rows. `simulate` runs the steps with the initial weights and writes the truth
+and a manifest of exactly what was delivered, which tests compare with what the pipeline kept.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from fbloop_assets.lib.features import INITIAL_WEIGHTS, INITIAL_WEIGHTS_VERSION
+from fbloop_assets.lib.ingest import day_bounds
+from fbloop_assets.lib.lake import Lake, atomic_path, write_parquet
+from fbloop_assets.lib.landing import Reason
+from fbloop_assets.lib.simulate.defects import as_text, with_bad_rows
+from fbloop_assets.lib.simulate.params import SimParams
+from fbloop_assets.lib.simulate.traffic import play_day
+from fbloop_assets.lib.simulate.world import World, make_world
+
+EVENT_TIME = {"outcome_signals": "timestamp", "labels": "labeled_at"}
+# The files the simulator owns; a re-run replaces exactly these.
+FILES = {
+    "creators": ("creators.parquet",),
+    "campaigns": ("campaigns.jsonl",),
+    "recommendations": ("serving_log.jsonl",),
+    "outcome_signals": ("platform_api.parquet", "shop_pixel.csv", "partner_feed.jsonl"),
+    "labels": ("labels.csv",),
+}
+UNPARSEABLE = "partner_feed.jsonl"
+CANARY = "CANARY"
+
+
+def simulation_dir(data_dir: Path) -> Path:
+    """Where the simulator keeps truth and manifest: never read by the pipeline."""
+    return data_dir / "simulation"
+
+
+def _write_text(frame: pl.DataFrame, target: Path) -> None:
+    with atomic_path(target) as tmp:
+        if target.suffix == ".csv":
+            frame.write_csv(tmp)
+        else:
+            frame.write_ndjson(tmp)
+
+
+class Simulation:
+    """The world of one seed, advanced one day at a time."""
+
+    def __init__(self, data_dir: Path, seed: int, start: date, params: SimParams | None = None) -> None:
+        self.lake = Lake(data_dir)
+        self.seed = seed
+        self.params = params or SimParams()
+        self.world: World = make_world(self.params, seed, start)
+        self.pending: dict[date, dict[str, list[pl.DataFrame]]] = defaultdict(lambda: defaultdict(list))
+        self.day_index = 0
+
+    def _rng(self, stream: int, day: date) -> np.random.Generator:
+        return np.random.default_rng([self.seed, stream, day.toordinal()])
+
+    def step(
+        self,
+        day: date,
+        weights: dict[str, float] | None = None,
+        weights_version: str = INITIAL_WEIGHTS_VERSION,
+    ) -> dict[str, Any]:
+        """Serve ``day`` with ``weights``, deliver everything arriving on ``day``; the day's manifest."""
+        params = self.params
+        n_recs = max(params.slate_size, round(params.signals_per_day / params.signal_rows_per_recommendation))
+        traffic = play_day(
+            self.world, day, weights or INITIAL_WEIGHTS, weights_version, n_recs, params, self._rng(1, day)
+        )
+        for source, frame in (("outcome_signals", traffic.signals), ("labels", traffic.labels)):
+            arrival = frame.get_column(EVENT_TIME[source]).dt.date()
+            for (arrives,), part in frame.with_columns(arrival.alias("_day")).partition_by(
+                "_day", as_dict=True, include_key=False
+            ).items():
+                self.pending[arrives][source].append(part)
+        arrived = self.pending.pop(day, {})
+        signals = _concat(arrived.get("outcome_signals"), traffic.signals)
+        labels = _concat(arrived.get("labels"), traffic.labels)
+        manifest = self._deliver(day, traffic.recommendations, signals, labels)
+        self.day_index += 1
+        return manifest
+
+    def pending_after(self, last_day: date) -> dict[str, int]:
+        """Events drawn but arriving after ``last_day``: not delivered, not in any count."""
+        counts: dict[str, int] = defaultdict(int)
+        for day, sources in self.pending.items():
+            if day > last_day:
+                for source, parts in sources.items():
+                    counts[source] += sum(p.height for p in parts)
+        return dict(sorted(counts.items()))
+
+    def _deliver(
+        self, day: date, recommendations: pl.DataFrame, signals: pl.DataFrame, labels: pl.DataFrame
+    ) -> dict[str, Any]:
+        _, day_end = day_bounds(day)
+        rng = self._rng(2, day)
+        share = self.params.bad_row_share
+        signals, labels, canaries = self._plant_canaries(day, signals, labels, rng)
+        for source, names in FILES.items():
+            for name in names:
+                (self.lake.landing_dir(source, day) / name).unlink(missing_ok=True)
+
+        manifest: dict[str, Any] = {}
+        platform = signals.filter(pl.col("source") == "platform_api")
+        shop = signals.filter(pl.col("source") != "platform_api")
+        deliveries = (
+            ("creators", "creators.parquet", self.world.creators),
+            ("campaigns", "campaigns.jsonl", self.world.campaigns),
+            ("recommendations", "serving_log.jsonl", recommendations),
+            ("outcome_signals", "platform_api.parquet", platform),
+            ("outcome_signals", "shop_pixel.csv", shop),
+            ("labels", "labels.csv", labels),
+        )
+        for source, name, good in deliveries:
+            target = self.lake.landing_dir(source, day) / name
+            text = target.suffix != ".parquet"
+            rows, bad = with_bad_rows(good, source, day_end, text, share, rng)
+            if text:
+                _write_text(rows, target)
+            else:
+                write_parquet(rows, target)
+            entry = manifest.setdefault(source, {"files": [], "rows": 0, "good": 0, "bad": {}})
+            entry["files"].append(self.lake.relative(target))
+            entry["rows"] += rows.height
+            entry["good"] += good.height
+            for reason, n in bad.items():
+                entry["bad"][reason] = entry["bad"].get(reason, 0) + n
+        lacks_consent = pl.col("subject_id").is_not_null() & ~pl.col("consent_analytics").fill_null(False)
+        manifest["outcome_signals"]["good_without_consent"] = signals.filter(lacks_consent).height
+        manifest["outcome_signals"]["by_event_type"] = dict(
+            sorted(signals.group_by("event_type").len().iter_rows())
+        )
+        manifest["bad_files"] = []
+        if self.day_index == self.params.unparseable_file_day:
+            target = self.lake.landing_dir("outcome_signals", day) / UNPARSEABLE
+            with atomic_path(target) as tmp:
+                # a partner's export cut off mid-record: no JSON Lines reader can make sense of it
+                tmp.write_text('{"signal_id": "pf-1", "event_type": "click", "metric_value": 3}\n{"signal_id": "pf-2", "ev')
+            manifest["bad_files"].append(
+                {"source": "outcome_signals", "file": self.lake.relative(target), "reason": str(Reason.UNPARSEABLE_FILE)}
+            )
+        manifest["canaries"] = canaries
+        return manifest
+
+    def _plant_canaries(
+        self, day: date, signals: pl.DataFrame, labels: pl.DataFrame, rng: np.random.Generator
+    ) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, list[str]]]:
+        """Mark a few consented conversions and labels with values a privacy scan can find."""
+        n = self.params.canaries_per_day
+        tag = day.strftime("%Y%m%d")
+        consented = np.flatnonzero(
+            (signals["subject_id"].is_not_null() & signals["consent_analytics"].fill_null(False)).to_numpy()
+        )
+        rows = np.sort(rng.choice(consented, size=min(n, consented.size), replace=False))
+        subjects = [f"{CANARY}-SUBJECT-{tag}-{i}" for i in range(1, rows.size + 1)]
+        urls = [f"https://shop.example/{CANARY}-URL-{tag}-{i}" for i in range(1, rows.size + 1)]
+        signals = signals.with_columns(
+            signals["subject_id"].scatter(rows, subjects), signals["landing_url"].scatter(rows, urls)
+        )
+        picked = np.sort(rng.choice(labels.height, size=min(n, labels.height), replace=False))
+        comments = [f"{CANARY}-TEXT-{tag}-{i}: call me on +49 30 1234567" for i in range(1, picked.size + 1)]
+        labels = labels.with_columns(labels["comment"].scatter(picked, comments))
+        return signals, labels, {"subject_ids": subjects, "landing_urls": urls, "comments": comments}
+
+    def write_truth(self) -> dict[str, str]:
+        """The hidden truth, for evaluation reports only."""
+        folder = simulation_dir(self.lake.root) / "truth"
+        relevance = write_parquet(self.world.pairs, folder / "relevance.parquet")
+        creators = write_parquet(self.world.creator_truth, folder / "creators.parquet")
+        return {"relevance": self.lake.relative(relevance), "creators": self.lake.relative(creators)}
+
+
+def _concat(earlier: list[pl.DataFrame] | None, like: pl.DataFrame) -> pl.DataFrame:
+    return pl.concat(earlier) if earlier else like.clear()
+
+
+def simulate(
+    data_dir: Path,
+    *,
+    days: int,
+    seed: int,
+    start: date = date(2026, 1, 1),
+    signals_per_day: int = 20_000,
+    progress: Callable[[str], None] | None = None,
+    params: SimParams | None = None,
+) -> dict[str, Any]:
+    """Simulate ``days`` days from ``start`` into ``data_dir``; return (and write) the manifest."""
+    if days < 1:
+        raise ValueError(f"days must be at least 1, got {days}")
+    params = params or SimParams()
+    params = SimParams(**(asdict(params) | {"signals_per_day": signals_per_day}))
+    sim = Simulation(data_dir, seed, start, params)
+    per_day: dict[str, Any] = {}
+    for i in range(days):
+        day = start + timedelta(days=i)
+        per_day[day.isoformat()] = sim.step(day)
+        if progress:
+            s = per_day[day.isoformat()]
+            progress(
+                f"simulated {day} ({i + 1}/{days}): {s['recommendations']['rows']:,} recommendations, "
+                f"{s['outcome_signals']['rows']:,} signals, {s['labels']['rows']:,} labels"
+            )
+    last = start + timedelta(days=days - 1)
+    manifest = {
+        "seed": seed,
+        "start": start.isoformat(),
+        "n_days": days,
+        "signals_per_day": signals_per_day,
+        "params": asdict(params),
+        "days": per_day,
+        "pending_after_range": sim.pending_after(last),
+        "truth": sim.write_truth(),
+    }
+    target = simulation_dir(data_dir) / "manifest.json"
+    with atomic_path(target) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
+    return manifest
