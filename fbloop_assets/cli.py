@@ -48,7 +48,7 @@ def _emit(payload: dict[str, Any], as_json: bool, render: Callable[[dict[str, An
 
 
 def _render_simulation(manifest: dict[str, Any]) -> str:
-    lines = [f"simulated {manifest['days']} day(s) from {manifest['start']} with seed {manifest['seed']}"]
+    lines = [f"simulated {manifest['n_days']} day(s) from {manifest['start']} with seed {manifest['seed']}"]
     for day, sources in manifest["days"].items():
         parts = [f"{s} {sources[s]['rows']:,}" for s in ("recommendations", "outcome_signals", "labels")]
         bad = sum(
@@ -57,7 +57,9 @@ def _render_simulation(manifest: dict[str, Any]) -> str:
             if isinstance(sources[s], dict) and "bad" in sources[s]
         )
         lines.append(f"  {day}: {', '.join(parts)} rows ({bad} bad rows injected)")
-    lines.append(f"landing zone: {manifest['data_dir']}/landing")
+    pending = ", ".join(f"{s} {n:,}" for s, n in manifest["pending_after_range"].items()) or "none"
+    lines.append(f"  still to arrive after the last day (not written): {pending}")
+    lines.append(f"landing zone: {manifest['data_dir']}/landing; truth and manifest: {manifest['data_dir']}/simulation")
     return "\n".join(lines)
 
 

@@ -2,7 +2,8 @@
 
 Nothing is dropped silently: every input row ends either in the valid frame or in the rejects
 frame with a reason code (see `landing.Reason`) and a one-line reason, together with the file
-and 1-based row it came from and its original values as JSON. A file that cannot be parsed at
+and 1-based row it came from and its original values as JSON (personal values redacted; the
+landing file keeps them). A file that cannot be parsed at
 all becomes one reject of kind ``unparseable_file`` and the rest of the day still loads.
 
 This module does not know about recommendations served on other days: references to unknown
@@ -20,6 +21,7 @@ import polars as pl
 
 from fbloop_assets.lib.lake import Lake
 from fbloop_assets.lib.landing import COLUMNS, ID_COLUMN, UTC_DATETIME, Column, Reason
+from fbloop_assets.lib.privacy import RAW_PERSONAL_COLUMNS, REDACTED, redacted_text
 from fbloop_assets.lib.schemas import FUTURE_CHECK, source_schema
 
 REJECT_SCHEMA: dict[str, pl.DataType] = {
@@ -156,7 +158,7 @@ def coerce(raw: pl.DataFrame, source: str) -> tuple[pl.DataFrame, pl.Series]:
             else pl.col(col.name).is_not_null()
         )
         typed.append(parsed)
-        shown = pl.col(col.name).cast(pl.String).str.slice(0, 60)
+        shown = redacted_text(col.name).str.slice(0, 60)
         malformed.append(
             pl.when(present & parsed.is_null()).then(
                 pl.format(
@@ -171,7 +173,7 @@ def coerce(raw: pl.DataFrame, source: str) -> tuple[pl.DataFrame, pl.Series]:
 
 
 def _as_json(columns: list[str]) -> pl.Expr:
-    return pl.struct([pl.col(c).cast(pl.String) for c in columns]).struct.json_encode()
+    return pl.struct([redacted_text(c) for c in columns]).struct.json_encode()
 
 
 def _rejects(frame: pl.DataFrame, stage: str, source: str, reason: pl.Expr, record: pl.Expr) -> pl.DataFrame:
@@ -309,7 +311,11 @@ def _failure_reasons(cases: pl.DataFrame) -> pl.DataFrame:
         .then(pl.lit(str(Reason.DUPLICATE)))
         .otherwise(pl.lit(str(Reason.INVALID_VALUE)))
     )
-    value = pl.col("failure_case").cast(pl.String).str.slice(0, 60)
+    value = (
+        pl.when(pl.col("column").is_in(RAW_PERSONAL_COLUMNS))
+        .then(pl.lit(REDACTED))
+        .otherwise(pl.col("failure_case").cast(pl.String).str.slice(0, 60))
+    )
     reason = (
         pl.when(code == str(Reason.MISSING_FIELD))
         .then(pl.format("{}: {} is empty", code, pl.col("column")))

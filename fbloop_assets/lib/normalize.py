@@ -20,7 +20,7 @@ import polars as pl
 from fbloop_assets.lib.config import FbloopConfig
 from fbloop_assets.lib.ingest import REJECT_SCHEMA, day_bounds
 from fbloop_assets.lib.landing import EVENT_TYPES, Reason
-from fbloop_assets.lib.privacy import age_bucket, pseudonymize
+from fbloop_assets.lib.privacy import age_bucket, pseudonymize, redacted_text
 
 FEEDBACK_SCHEMA: dict[str, pl.DataType] = {
     "feedback_id": pl.String(),  # stable key: "signal:<signal_id>" or "label:<label_id>"
@@ -83,7 +83,7 @@ def _unknown_rejects(frame: pl.DataFrame, source: str) -> pl.DataFrame:
         ),
         pl.lit(str(Reason.UNKNOWN_RECOMMENDATION)).alias("reason_code"),
         reason.alias("reason"),
-        pl.struct([pl.col(c).cast(pl.String) for c in record_cols]).struct.json_encode().alias("record"),
+        pl.struct([redacted_text(c) for c in record_cols]).struct.json_encode().alias("record"),
     ).cast(REJECT_SCHEMA)  # type: ignore[arg-type]
 
 

@@ -77,6 +77,19 @@ def age_bucket(age: pl.Expr) -> pl.Expr:
 
 
 RAW_PERSONAL_COLUMNS = ("subject_id", "subject_age", "landing_url", "comment")
+REDACTED = "<redacted>"
+
+
+def redacted_text(column: str) -> pl.Expr:
+    """A column as text for a quarantine record: personal values become ``<redacted>``.
+
+    The original stays in the landing file (the record names file and row), where access is the
+    upstream system's business; the quarantine is read by many more people.
+    """
+    text = pl.col(column).cast(pl.String)
+    if column in RAW_PERSONAL_COLUMNS:
+        return pl.when(text.is_null()).then(None).otherwise(pl.lit(REDACTED)).alias(column)
+    return text.alias(column)
 _PSEUDONYM = r"^[0-9a-f]{64}$"
 
 
