@@ -66,7 +66,7 @@ def test_outcomes_and_labels_share_one_schema_joined_to_their_recommendation() -
         FbloopConfig(),
         KEY,
     )
-    feedback = result.feedback
+    feedback = result.feedback.sort("feedback_id")
     assert feedback.schema == pl.Schema(FEEDBACK_SCHEMA)
     assert feedback["feedback_id"].to_list() == ["label:l1", "label:l2", "signal:s1"]
     assert feedback["value"].to_list() == [1.0, 0.0, 40.0]

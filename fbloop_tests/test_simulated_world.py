@@ -159,4 +159,5 @@ def test_simulated_days_on_the_postgres_instance_config(
     assert not list(home.rglob("*.db"))  # nothing went to SQLite
     with dg.DagsterInstance.get() as instance:
         assert "Postgres" in type(instance.run_storage).__name__
-        assert sorted(r.tags["dagster/partition"] for r in instance.get_runs()) == sorted(manifest["days"])
+        # the database is shared by this session's PostgreSQL tests: look for this test's runs
+        assert set(manifest["days"]) <= {r.tags.get("dagster/partition") for r in instance.get_runs()}

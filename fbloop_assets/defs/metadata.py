@@ -10,8 +10,8 @@ def partition_day(context: dg.AssetExecutionContext | dg.AssetCheckExecutionCont
     return date.fromisoformat(context.partition_key)
 
 
-def column_schema(frame: pl.DataFrame) -> dg.TableSchema:
-    return dg.TableSchema(columns=[dg.TableColumn(name, str(dtype)) for name, dtype in frame.schema.items()])
+def column_schema(schema: pl.Schema) -> dg.TableSchema:
+    return dg.TableSchema(columns=[dg.TableColumn(name, str(dtype)) for name, dtype in schema.items()])
 
 
 def counts_table(counts: dict[str, int], key: str = "reason") -> dg.MetadataValue:

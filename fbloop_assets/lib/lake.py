@@ -74,12 +74,11 @@ def write_parquet(frame: pl.DataFrame, target: Path) -> Path:
     return target
 
 
-def read_parquet_days(paths: list[Path]) -> pl.DataFrame | None:
-    """Concatenate the given partition files that exist; None when none does."""
-    present = [p for p in paths if p.exists()]
-    if not present:
-        return None
-    return pl.concat([pl.read_parquet(p) for p in present], how="vertical_relaxed")
+def sink_parquet(plan: pl.LazyFrame, target: Path) -> Path:
+    """Stream a lazy plan into ``target`` atomically, without holding its result in memory."""
+    with atomic_path(target) as tmp:
+        plan.sink_parquet(tmp, compression="zstd", statistics=True)
+    return target
 
 
 def resolve_data_dir(explicit: str | Path | None = None) -> Path:
@@ -88,10 +87,20 @@ def resolve_data_dir(explicit: str | Path | None = None) -> Path:
     return Path(chosen).expanduser().resolve()
 
 
-def frame_fingerprint(frame: pl.DataFrame) -> str:
-    """A content hash of a frame's schema and rows (row order ignored), for data versions."""
-    digest = hashlib.sha256(repr(frame.schema).encode())
-    if frame.height:
-        hashes = frame.hash_rows(seed=0)
-        digest.update(f"{frame.height}:{hashes.sum()}:{hashes.min()}:{hashes.max()}".encode())
+def frame_fingerprint(frame: pl.DataFrame | pl.LazyFrame) -> str:
+    """A content hash of a frame's schema and rows (row order ignored), for data versions.
+
+    Works on a lazy scan too, so a large file is fingerprinted in one streaming pass.
+    """
+    lazy = frame.lazy()
+    digest = hashlib.sha256(repr(lazy.collect_schema()).encode())
+    row_hash = pl.struct(pl.all()).hash(seed=0)
+    n, total, low, high = lazy.select(
+        pl.len().alias("n"),
+        row_hash.cast(pl.Decimal(38, 0)).sum().alias("total"),  # exact: a u64 sum would wrap
+        row_hash.min().alias("low"),
+        row_hash.max().alias("high"),
+    ).collect().row(0)
+    if n:
+        digest.update(f"{n}:{total}:{low}:{high}".encode())
     return digest.hexdigest()[:16]

@@ -68,6 +68,27 @@ class NormalizedDay:
     stats: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass
+class NormalizationPlan:
+    """A day's normalization as a lazy plan: run it with `collect` or stream it to a file."""
+
+    feedback: pl.LazyFrame
+    rejects: pl.DataFrame  # unknown recommendations: few, so already collected
+    counts: dict[str, int]  # what is known before the plan runs (inputs, unknown, excluded)
+
+    def stats(self, feedback: pl.LazyFrame) -> dict[str, int]:
+        """All counts, given the plan's result (a collected frame or the written file, lazily)."""
+        done = feedback.select(
+            pl.len().alias("normalized"), (~pl.col("attribution_complete")).sum().alias("incomplete")
+        ).collect()
+        normalized, incomplete = done.row(0)
+        return self.counts | {
+            "deduplicated": self.counts["joined"] - normalized,
+            "normalized": normalized,
+            "incomplete": int(incomplete),
+        }
+
+
 def _unknown_rejects(frame: pl.DataFrame, source: str) -> pl.DataFrame:
     reason = pl.format(
         f"{Reason.UNKNOWN_RECOMMENDATION}: recommendation_id '{{}}' was not served in the lookback window",
@@ -87,57 +108,64 @@ def _unknown_rejects(frame: pl.DataFrame, source: str) -> pl.DataFrame:
     ).cast(REJECT_SCHEMA)  # type: ignore[arg-type]
 
 
-def _subject_columns(signals: pl.DataFrame, config: FbloopConfig, key: bytes) -> pl.DataFrame:
+def _subject_columns(signals: pl.LazyFrame, config: FbloopConfig, key: bytes) -> pl.LazyFrame:
     mode = config.privacy.mode
     if mode == "aggregated":
         nulls = [pl.lit(None, pl.String).alias(c) for c in ("subject_key", "age_bucket", "subject_country")]
         return signals.with_columns(nulls)
-    subject_key = (
-        signals["subject_id"] if mode == "identifiable" else pseudonymize(signals["subject_id"], key)
-    )
-    return signals.with_columns(
-        subject_key.alias("subject_key"), age_bucket(pl.col("subject_age")).alias("age_bucket")
-    )
+    if mode == "identifiable":
+        subject_key = signals.with_columns(pl.col("subject_id").alias("subject_key"))
+    else:
+        # HMAC once per distinct subject (a small table), then a join: no Python call per row.
+        subjects = signals.select("subject_id").drop_nulls().unique().collect()["subject_id"]
+        keys = pl.LazyFrame({"subject_id": subjects, "subject_key": pseudonymize(subjects, key)})
+        subject_key = signals.join(keys, on="subject_id", how="left", maintain_order="left")
+    return subject_key.with_columns(age_bucket(pl.col("subject_age")).alias("age_bucket"))
 
 
-def normalize_day(
+def _count(frame: pl.LazyFrame) -> int:
+    return int(frame.select(pl.len()).collect().item())
+
+
+def normalize_plan(
     day: date,
-    recommendations: pl.DataFrame,
-    signals: pl.DataFrame,
-    labels: pl.DataFrame,
+    recommendations: pl.LazyFrame,
+    signals: pl.LazyFrame,
+    labels: pl.LazyFrame,
     config: FbloopConfig,
     key: bytes,
-) -> NormalizedDay:
-    """Normalize one arrival day. ``recommendations`` holds every recommendation of the lookback."""
+) -> NormalizationPlan:
+    """Plan the normalization of one arrival day; ``recommendations`` spans the lookback window.
+
+    Small questions (how many rows, which are unknown, how many lack consent) are answered now;
+    the feedback itself stays lazy, so that a large day streams to disk without being held whole.
+    """
     _, day_end = day_bounds(day)
     recs = recommendations.select(_REC_COLUMNS).unique("recommendation_id", keep="first", maintain_order=True)
     known = recs.select("recommendation_id")
 
-    unknown_signals = signals.join(known, on="recommendation_id", how="anti")
-    unknown_labels = labels.join(known, on="recommendation_id", how="anti")
+    unknown_signals = signals.join(known, on="recommendation_id", how="anti").collect()
+    unknown_labels = labels.join(known, on="recommendation_id", how="anti").collect()
     rejects = pl.concat(
         [
             _unknown_rejects(unknown_signals, "outcome_signals"),
             _unknown_rejects(unknown_labels, "labels"),
         ]
     )
-    signals = signals.join(known, on="recommendation_id", how="semi")
-    labels = labels.join(known, on="recommendation_id", how="semi")
-
-    consent = (
-        pl.col(config.privacy.consent_flag)
-        if config.privacy.consent_flag in signals.columns
-        else pl.lit(None)
-    )
+    consent_flag = config.privacy.consent_flag
+    consent = pl.col(consent_flag) if consent_flag in signals.collect_schema().names() else pl.lit(None)
     lacks_consent = pl.col("subject_id").is_not_null() & (consent.fill_null(False).not_())
-    excluded = signals.filter(lacks_consent).height
+    signals = signals.join(recs, on="recommendation_id", how="inner", maintain_order="left")
+    labels = labels.join(recs, on="recommendation_id", how="inner", maintain_order="left")
+    signals_known, labels_known = _count(signals), _count(labels)
+    excluded = _count(signals.filter(lacks_consent))
     signals = _subject_columns(signals.filter(~lacks_consent), config, key)
 
     windows = config.attribution_windows_days
     window_days = pl.col("event_type").replace_strict(
         {e: getattr(windows, e) for e in EVENT_TYPES}, return_dtype=pl.Float64
     )
-    outcomes = signals.join(recs, on="recommendation_id", how="inner").select(
+    outcomes = signals.select(
         pl.format("signal:{}", "signal_id").alias("feedback_id"),
         pl.lit("outcome").alias("kind"),
         "event_type",
@@ -153,11 +181,8 @@ def normalize_day(
         (pl.col("served_at") + pl.duration(microseconds=(window_days * 86_400_000_000).cast(pl.Int64))).alias(
             "attribution_closes_at"
         ),
-    )
-    outcomes = outcomes.with_columns(
-        (pl.col("attribution_closes_at") <= pl.lit(day_end)).alias("attribution_complete")
-    )
-    judged = labels.join(recs, on="recommendation_id", how="inner").select(
+    ).with_columns((pl.col("attribution_closes_at") <= pl.lit(day_end)).alias("attribution_complete"))
+    judged = labels.select(
         pl.format("label:{}", "label_id").alias("feedback_id"),
         pl.lit("label").alias("kind"),
         pl.lit("label").alias("event_type"),
@@ -173,18 +198,33 @@ def normalize_day(
         pl.lit(None, pl.Datetime("us", "UTC")).alias("attribution_closes_at"),
         pl.lit(True).alias("attribution_complete"),
     )
-    combined = pl.concat([outcomes, judged], how="vertical_relaxed").with_columns(
-        pl.lit(day).alias("partition_date")
+    feedback = (
+        pl.concat([outcomes, judged], how="vertical_relaxed")
+        .with_columns(pl.lit(day).alias("partition_date"))
+        .unique("feedback_id", keep="first", maintain_order=True)
+        .cast(FEEDBACK_SCHEMA)  # type: ignore[arg-type]
+        .select(list(FEEDBACK_SCHEMA))
     )
-    feedback = combined.unique("feedback_id", keep="first", maintain_order=True).cast(FEEDBACK_SCHEMA)  # type: ignore[arg-type]
-    feedback = feedback.select(list(FEEDBACK_SCHEMA)).sort("feedback_id")
-    stats = {
-        "signals_in": signals.height + excluded + unknown_signals.height,
-        "labels_in": labels.height + unknown_labels.height,
+    counts = {
+        "signals_in": signals_known + unknown_signals.height,
+        "labels_in": labels_known + unknown_labels.height,
         "unknown_recommendation": rejects.height,
         "excluded_no_consent": excluded,
-        "deduplicated": combined.height - feedback.height,
-        "normalized": feedback.height,
-        "incomplete": feedback.filter(~pl.col("attribution_complete")).height,
+        "joined": signals_known - excluded + labels_known,
     }
-    return NormalizedDay(feedback=feedback, rejects=rejects, stats=stats)
+    return NormalizationPlan(feedback=feedback, rejects=rejects, counts=counts)
+
+
+def normalize_day(
+    day: date,
+    recommendations: pl.DataFrame,
+    signals: pl.DataFrame,
+    labels: pl.DataFrame,
+    config: FbloopConfig,
+    key: bytes,
+) -> NormalizedDay:
+    """Normalize one arrival day in memory (see `normalize_plan` for the streaming form)."""
+    plan = normalize_plan(day, recommendations.lazy(), signals.lazy(), labels.lazy(), config, key)
+    feedback = plan.feedback.collect()
+    stats = {k: v for k, v in plan.stats(feedback.lazy()).items() if k != "joined"}
+    return NormalizedDay(feedback=feedback, rejects=plan.rejects, stats=stats)

@@ -3,7 +3,8 @@
 A schema is built per arrival day because "not in the future" depends on the day: nothing that
 arrived on day D can have happened after D ends. Type coercion happens before (see `ingest`):
 these schemas see correctly typed columns and judge nulls and domains. Same-day duplicate ids
-are separated before validation too, so that the first copy of a row survives.
+are separated before validation too, so that the first copy of a row survives; that is why the
+id columns carry no ``unique`` check here (it would cost a hash of every id and never fire).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from datetime import datetime
 import pandera.polars as pa
 import polars as pl
 
-from fbloop_assets.lib.landing import AGE_BUCKETS, COLUMNS, EVENT_TYPES, ID_COLUMN, LABEL_VALUES, OBJECTIVES
+from fbloop_assets.lib.landing import AGE_BUCKETS, COLUMNS, EVENT_TYPES, LABEL_VALUES, OBJECTIVES
 
 FUTURE_CHECK = "not_in_future"
 
@@ -78,7 +79,6 @@ def source_schema(source: str, day_end: datetime) -> pa.DataFrameSchema:
             col.dtype,
             checks=checks.get(col.name, []),
             nullable=not col.required,
-            unique=col.name == ID_COLUMN[source],
         )
         for col in COLUMNS[source]
     }

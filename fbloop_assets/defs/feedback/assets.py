@@ -9,8 +9,8 @@ from fbloop_assets.defs.metadata import column_schema, counts_table, partition_d
 from fbloop_assets.defs.partitions import daily_partitions
 from fbloop_assets.defs.resources import FbloopResource
 from fbloop_assets.lib.ingest import empty_rejects, empty_typed
-from fbloop_assets.lib.lake import frame_fingerprint, read_parquet_days, write_parquet
-from fbloop_assets.lib.normalize import normalize_day
+from fbloop_assets.lib.lake import frame_fingerprint, sink_parquet, write_parquet
+from fbloop_assets.lib.normalize import normalize_plan
 from fbloop_assets.lib.privacy import personal_data_findings
 
 # The partition mapping shows the default lookback in the lineage graph; the files actually read
@@ -60,31 +60,33 @@ def normalized_feedback(context: dg.AssetExecutionContext, fbloop: FbloopResourc
     lookback = config.ingestion.recommendation_lookback_days
     rec_days = [day - timedelta(days=i) for i in range(lookback - 1, -1, -1)]
     rec_paths = [lake.table_path("raw_recommendations", d) for d in rec_days]
-    recs = read_parquet_days(rec_paths)
-    if recs is None:
+    present = [p for p in rec_paths if p.exists()]
+    if not present:
         context.log.warning(
             f"no raw_recommendations in the {lookback} days up to {day}: every signal is unknown"
         )
-        recs = empty_typed("recommendations")
-    signals = pl.read_parquet(lake.table_path("raw_outcome_signals", day))
-    labels = pl.read_parquet(lake.table_path("raw_labels", day))
-    result = normalize_day(day, recs, signals, labels, config, fbloop.pseudonym_key())
-    path = write_parquet(result.feedback, lake.table_path("normalized_feedback", day))
-    write_parquet(result.rejects, lake.rejects_path("normalized_feedback", day))
-    findings = personal_data_findings(result.feedback, config.privacy.mode)
+    recs = pl.scan_parquet(present) if present else empty_typed("recommendations").lazy()
+    signals = pl.scan_parquet(lake.table_path("raw_outcome_signals", day))
+    labels = pl.scan_parquet(lake.table_path("raw_labels", day))
+    plan = normalize_plan(day, recs, signals, labels, config, fbloop.pseudonym_key())
+    path = sink_parquet(plan.feedback, lake.table_path("normalized_feedback", day))
+    write_parquet(plan.rejects, lake.rejects_path("normalized_feedback", day))
+    written = pl.scan_parquet(path)
+    stats = plan.stats(written)
+    findings = personal_data_findings(written.select("subject_key", "age_bucket").collect(), config.privacy.mode)
     privacy_check = dg.AssetCheckResult(
         check_name="no_personal_data",
         passed=not findings,
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={"privacy_mode": config.privacy.mode, "findings": dg.MetadataValue.json(findings)},
     )
-    by_type = dict(sorted(result.feedback.group_by("event_type").len().iter_rows()))
+    by_type = dict(sorted(written.group_by("event_type").len().collect().iter_rows()))
     used_days = [d.isoformat() for d, p in zip(rec_days, rec_paths, strict=True) if p.exists()]
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": result.feedback.height,
-            "dagster/column_schema": column_schema(result.feedback),
-            **result.stats,
+            "dagster/row_count": stats["normalized"],
+            "dagster/column_schema": column_schema(written.collect_schema()),
+            **{k: v for k, v in stats.items() if k != "joined"},
             "by_event_type": counts_table(by_type, key="event_type"),
             "privacy_mode": config.privacy.mode,
             "recommendation_days_read": dg.MetadataValue.json(used_days),
@@ -93,7 +95,7 @@ def normalized_feedback(context: dg.AssetExecutionContext, fbloop: FbloopResourc
             ),
             "path": dg.MetadataValue.path(str(path)),
         },
-        data_version=dg.DataVersion(frame_fingerprint(result.feedback)),
+        data_version=dg.DataVersion(frame_fingerprint(written)),
         check_results=[privacy_check],
     )
 
@@ -111,7 +113,8 @@ def quarantine(context: dg.AssetExecutionContext, fbloop: FbloopResource) -> dg.
     Gathers the rejects of the ingestion assets (malformed values, missing fields, invalid values,
     future timestamps, same-day duplicates, files that cannot be parsed at all) and of
     `normalized_feedback` (unknown recommendation ids). The `record` column keeps the refused
-    row's values as JSON so nothing is lost; like the raw layer, it may hold personal data.
+    row's values as JSON, personal values (subject id, age, URL, comment) redacted; the original
+    row stays in its landing file, which `landing_file` and `landing_row` point to.
     """
     day = partition_day(context)
     lake = fbloop.lake()

@@ -63,7 +63,7 @@ def _ingestion_asset(asset_name: str, source: str, description: str) -> dg.Asset
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": result.valid.height,
-                "dagster/column_schema": column_schema(result.valid),
+                "dagster/column_schema": column_schema(result.valid.schema),
                 "rows_read": result.rows_read,
                 "rejected": result.rejects.height,
                 "rejected_by_reason": counts_table(result.reject_counts()),

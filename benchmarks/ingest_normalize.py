@@ -1,0 +1,127 @@
+"""Benchmark: one simulated day of N outcome signals through ingestion and normalization.
+
+For each size it simulates two days (the second day is the measured one: it holds that day's
+reports plus the late arrivals of the first, like any day in steady state), materializes day 1
+unmeasured, then materializes day 2 with the real daily job (`fbloop run`) in a fresh process
+and reports wall time, signal rows per second and that process's peak resident memory.
+
+    python benchmarks/ingest_normalize.py                 # 1M and 10M signals
+    python benchmarks/ingest_normalize.py --signals 200000 --json
+
+The target (issue 2): 10M signals in under 60 s and under 4 GiB on the 2-core reference machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+START = date(2026, 1, 1)
+PILOT_SIGNALS = 100_000
+
+
+def _log(message: str) -> None:
+    print(f"benchmark: {message}", file=sys.stderr, flush=True)
+
+
+def _child(args: list[str], env: dict[str, str]) -> dict:
+    """Run one step of this script in a fresh interpreter; its last stdout line is JSON."""
+    done = subprocess.run(
+        [sys.executable, __file__, "_step", *args], env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"step {args} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _step(argv: list[str]) -> None:
+    kind = argv[0]
+    started = time.perf_counter()
+    if kind == "simulate":
+        from fbloop_assets.lib.simulate import simulate
+
+        manifest = simulate(Path(os.environ["FBLOOP_DATA_DIR"]), days=2, seed=7, start=START,
+                            signals_per_day=int(argv[1]))
+        result = {"day2_signals": manifest["days"][(START + timedelta(days=1)).isoformat()]["outcome_signals"]["rows"]}
+    else:
+        from fbloop_assets.daily_run import run_day
+
+        summary = run_day(date.fromisoformat(argv[1]))
+        result = {
+            "signals_read": summary.rows_read["raw_outcome_signals"],
+            "rows_read": sum(summary.rows_read.values()),
+            "quarantined": summary.quarantined.get("total", 0),
+            "normalized": summary.feedback["normalized"],
+        }
+    result["seconds"] = round(time.perf_counter() - started, 2)
+    result["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    print(json.dumps(result))
+
+
+def _environment(workdir: Path) -> dict[str, str]:
+    home = workdir / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(PROJECT / "dagster.yaml", home / "dagster.yaml")
+    return os.environ | {
+        "FBLOOP_DATA_DIR": str(workdir / "data"),
+        "DAGSTER_HOME": str(home),
+        "FBLOOP_PSEUDONYM_KEY": os.environ.get("FBLOOP_PSEUDONYM_KEY", "benchmark-key-not-secret-0123456789"),
+    }
+
+
+def measure(target: int, root: Path) -> dict:
+    """Simulate a day of about ``target`` signals and time the daily job on it."""
+    pilot = _child(["simulate", str(PILOT_SIGNALS)], _environment(root / "pilot"))
+    ratio = pilot["day2_signals"] / PILOT_SIGNALS  # day 2 holds this share of the nominal daily volume
+    env = _environment(root / str(target))
+    _log(f"{target:,} signals: simulating two days")
+    simulated = _child(["simulate", str(round(target / ratio))], env)
+    _log(f"{target:,} signals: simulated in {simulated['seconds']} s; running day 1 (not measured)")
+    _child(["run", START.isoformat()], env)
+    _log(f"{target:,} signals: running day 2 (measured)")
+    run = _child(["run", (START + timedelta(days=1)).isoformat()], env)
+    run["rows_per_second"] = round(run["signals_read"] / run["seconds"])
+    run["target"] = target
+    _log(
+        f"{run['signals_read']:,} signals in {run['seconds']} s = {run['rows_per_second']:,} rows/s, "
+        f"peak {run['peak_rss_mib']:,} MiB"
+    )
+    return run
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "_step":
+        _step(sys.argv[2:])
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--signals", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--workdir", type=Path, help="keep the generated data here (default: a temp dir)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = parser.parse_args()
+    root = args.workdir or Path(tempfile.mkdtemp(prefix="fbloop-bench-"))
+    try:
+        results = [measure(n, root) for n in args.signals]
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(root, ignore_errors=True)
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    print(f"{'signals':>12} {'rows read':>12} {'seconds':>8} {'signals/s':>11} {'peak MiB':>9}")
+    for r in results:
+        print(f"{r['signals_read']:>12,} {r['rows_read']:>12,} {r['seconds']:>8} {r['rows_per_second']:>11,} "
+              f"{r['peak_rss_mib']:>9,}")
+
+
+if __name__ == "__main__":
+    main()
