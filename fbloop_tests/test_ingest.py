@@ -3,6 +3,7 @@
 from datetime import UTC, date, datetime
 
 import polars as pl
+import pytest
 
 from fbloop_assets.lib.ingest import coerce, ingest_day
 from fbloop_assets.lib.lake import Lake
@@ -157,3 +158,14 @@ def test_optional_boolean_and_integer_columns_parse(lake: Lake) -> None:
 def test_a_day_without_files_is_empty_not_an_error(lake: Lake) -> None:
     result = ingest_day(lake, "labels", date(2026, 1, 5), stage="raw_labels")
     assert result.valid.height == 0 and result.rejects.height == 0 and result.files == []
+
+
+@pytest.mark.parametrize("name", ["labels.csv", "labels.parquet"])
+def test_batches_give_the_same_result_as_one_pass(lake: Lake, name: str) -> None:
+    # a duplicate whose first copy sits in an earlier batch, and a bad row in a later one
+    rows = [label(f"l{i}") for i in range(5)] + [label("l1"), label("l9", label_value="maybe")]
+    write_landing(lake, "labels", DAY, name, rows)
+    one = ingest_day(lake, "labels", date(2026, 1, 5), stage="raw_labels")
+    batched = ingest_day(lake, "labels", date(2026, 1, 5), stage="raw_labels", batch_rows=2)
+    assert batched.valid.equals(one.valid) and batched.rejects.equals(one.rejects)
+    assert batched.rejects.select("landing_row", "reason_code").rows() == [(6, "duplicate"), (7, "invalid_value")]

@@ -5,6 +5,8 @@ frame with a reason code (see `landing.Reason`) and a one-line reason, together 
 and 1-based row it came from and its original values as JSON (personal values redacted; the
 landing file keeps them). A file that cannot be parsed at
 all becomes one reject of kind ``unparseable_file`` and the rest of the day still loads.
+Files are typed and validated in batches of `BATCH_ROWS` rows, so a 10-million-row delivery does
+not need several copies of itself in memory; duplicates are judged once, over the whole day.
 
 This module does not know about recommendations served on other days: references to unknown
 recommendations are judged in `normalize`, where the window of served recommendations is known.
@@ -12,6 +14,7 @@ recommendations are judged in `normalize`, where the window of served recommenda
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -74,9 +77,13 @@ def read_raw(path: Path) -> pl.DataFrame:
         if path.suffix == ".jsonl":
             return _read_jsonl(path)
     except Exception as exc:  # polars raises several error types for broken files
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UnreadableFile(f"{type(exc).__name__}: {first_line}"[:300]) from exc
+        raise UnreadableFile(_first_line(exc)) from exc
     raise UnreadableFile(f"unsupported file type {path.suffix!r}")
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"[:300]
 
 
 def _read_jsonl(path: Path) -> pl.DataFrame:
@@ -214,25 +221,38 @@ def empty_typed(source: str) -> pl.DataFrame:
     return pl.DataFrame(schema=schema)
 
 
-def ingest_day(lake: Lake, source: str, day: date, stage: str) -> DayIngest:
-    """Read, type and validate every landing file of ``source`` that arrived on ``day``."""
-    parts: list[pl.DataFrame] = []
-    rejects: list[pl.DataFrame] = []
-    names: list[str] = []
-    rows_read = 0
-    for path in lake.landing_files(source, day):
-        name = lake.relative(path)
-        names.append(name)
+BATCH_ROWS = 1_000_000  # rows typed and validated at a time: bounds memory on very large files
+
+
+def _batches(path: Path, batch_rows: int) -> Iterator[pl.DataFrame]:
+    """A landing file's raw rows in order, ``batch_rows`` at a time; UnreadableFile if unreadable."""
+    if path.suffix != ".parquet":
+        yield from read_raw(path).iter_slices(batch_rows)
+        return
+    try:
+        scan = pl.scan_parquet(path)
+        total = int(scan.select(pl.len()).collect().item())
+    except Exception as exc:  # polars raises several error types for broken files
+        raise UnreadableFile(_first_line(exc)) from exc
+    for offset in range(0, max(total, 1), batch_rows):
         try:
-            raw = read_raw(path)
-        except UnreadableFile as exc:
-            rejects.append(_file_reject(stage, source, name, str(exc)))
-            continue
-        rows_read += raw.height
+            yield scan.slice(offset, batch_rows).collect()
+        except Exception as exc:
+            raise UnreadableFile(_first_line(exc)) from exc
+
+
+def _ingest_file(
+    path: Path, name: str, source: str, day: date, stage: str, batch_rows: int
+) -> tuple[list[pl.DataFrame], list[pl.DataFrame], int]:
+    """Type and validate one file batch by batch: (valid parts, reject parts, rows read)."""
+    valid: list[pl.DataFrame] = []
+    rejects: list[pl.DataFrame] = []
+    offset = 0
+    for raw in _batches(path, batch_rows):
         typed, malformed = coerce(raw, source)
         provenance = [
             pl.lit(name).alias("landing_file"),
-            pl.int_range(1, raw.height + 1, dtype=pl.Int64).alias("landing_row"),
+            pl.int_range(offset + 1, offset + raw.height + 1, dtype=pl.Int64).alias("landing_row"),
         ]
         typed = typed.with_columns(provenance)
         bad = malformed.is_not_null()
@@ -242,13 +262,37 @@ def ingest_day(lake: Lake, source: str, day: date, stage: str) -> DayIngest:
             )
             rejects.append(_rejects(raw_bad, stage, source, pl.col("_reason"), _as_json(raw.columns)))
             typed = typed.filter(~bad)
-        parts.append(typed)
+        good, invalid = check_schema(typed, source, day, stage)
+        valid.append(good)
+        rejects.append(invalid)
+        offset += raw.height
+    return valid, rejects, offset
+
+
+def ingest_day(lake: Lake, source: str, day: date, stage: str, batch_rows: int = BATCH_ROWS) -> DayIngest:
+    """Read, type and validate every landing file of ``source`` that arrived on ``day``."""
+    parts: list[pl.DataFrame] = []
+    rejects: list[pl.DataFrame] = []
+    names: list[str] = []
+    rows_read = 0
+    for path in lake.landing_files(source, day):
+        name = lake.relative(path)
+        names.append(name)
+        try:
+            valid, refused, n = _ingest_file(path, name, source, day, stage, batch_rows)
+        except UnreadableFile as exc:
+            # whole or nothing: rows of a file that breaks halfway are not kept either
+            rejects.append(_file_reject(stage, source, name, str(exc)))
+            continue
+        parts.extend(valid)
+        rejects.extend(refused)
+        rows_read += n
     typed_all = pl.concat(parts) if parts else empty_typed(source)
-    valid, invalid = validate(typed_all, source, day, stage)
-    rejects.append(invalid)
+    valid_all, duplicates = split_duplicates(typed_all, source, stage)
+    rejects.append(duplicates)
     all_rejects = pl.concat([r for r in rejects if r.height] or [empty_rejects()])
     return DayIngest(
-        valid=valid,
+        valid=valid_all,
         rejects=all_rejects.sort("landing_file", "landing_row", nulls_last=True),
         files=names,
         rows_read=rows_read,
@@ -263,37 +307,32 @@ _PRIORITY = {
 }
 
 
-def validate(typed: pl.DataFrame, source: str, day: date, stage: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Split typed rows into (valid, rejects): same-day duplicate ids, then the pandera schema."""
-    contract = [c.name for c in COLUMNS[source]]
+def split_duplicates(typed: pl.DataFrame, source: str, stage: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split valid rows into (first copies, later copies of the same id), in file and row order."""
     id_col = ID_COLUMN[source]
     is_dup = pl.col(id_col).is_not_null() & ~pl.col(id_col).is_first_distinct()
-    flagged = typed.with_columns(is_dup.alias("_dup"))
-    dups = flagged.filter(pl.col("_dup"))
-    rest = flagged.filter(~pl.col("_dup")).drop("_dup")
-    rejects = [
-        _rejects(
-            dups,
-            stage,
-            source,
-            pl.format(
-                f"{Reason.DUPLICATE}: {id_col} '{{}}' already seen in this day's files", pl.col(id_col)
-            ),
-            _as_json(contract),
-        )
-    ]
+    flags = typed.select(is_dup.alias("_dup")).to_series()
+    if not flags.any():
+        return typed, empty_rejects()
+    dups = typed.filter(flags)
+    reason = pl.format(f"{Reason.DUPLICATE}: {id_col} '{{}}' already seen in this day's files", pl.col(id_col))
+    contract = [c.name for c in COLUMNS[source]]
+    return typed.filter(~flags), _rejects(dups, stage, source, reason, _as_json(contract))
+
+
+def check_schema(typed: pl.DataFrame, source: str, day: date, stage: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split typed rows into (valid, rejects) by the day's pandera schema."""
+    contract = [c.name for c in COLUMNS[source]]
     _, day_end = day_bounds(day)
     try:
-        source_schema(source, day_end).validate(rest, lazy=True)
-        failing = None
+        source_schema(source, day_end).validate(typed, lazy=True)
+        return typed, empty_rejects()
     except pa.errors.SchemaErrors as exc:
         failing = _failure_reasons(exc.failure_cases)
-    if failing is not None and failing.height:
-        indexed = rest.with_row_index("_i")
-        bad = indexed.join(failing, on="_i", how="inner")
-        rejects.append(_rejects(bad, stage, source, pl.col("_reason"), _as_json(contract)))
-        rest = indexed.join(failing, on="_i", how="anti").drop("_i")
-    return rest, pl.concat(rejects)
+    indexed = typed.with_row_index("_i")
+    bad = indexed.join(failing, on="_i", how="inner")
+    rest = indexed.join(failing, on="_i", how="anti").drop("_i")
+    return rest, _rejects(bad, stage, source, pl.col("_reason"), _as_json(contract))
 
 
 def _failure_reasons(cases: pl.DataFrame) -> pl.DataFrame:
