@@ -328,7 +328,8 @@ def check_schema(typed: pl.DataFrame, source: str, day: date, stage: str) -> tup
         source_schema(source, day_end).validate(typed, lazy=True)
         return typed, empty_rejects()
     except pa.errors.SchemaErrors as exc:
-        failing = _failure_reasons(exc.failure_cases)
+        # rechunk: polars 2.1 panics on string views of pandera's frame ("i < self.len()")
+        failing = _failure_reasons(exc.failure_cases.rechunk())
     indexed = typed.with_row_index("_i")
     bad = indexed.join(failing, on="_i", how="inner")
     rest = indexed.join(failing, on="_i", how="anti").drop("_i")
