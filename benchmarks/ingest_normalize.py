@@ -50,9 +50,14 @@ def _step(argv: list[str]) -> None:
     if kind == "simulate":
         from fbloop_assets.lib.simulate import simulate
 
-        manifest = simulate(Path(os.environ["FBLOOP_DATA_DIR"]), days=2, seed=7, start=START,
-                            signals_per_day=int(argv[1]))
-        result = {"day2_signals": manifest["days"][(START + timedelta(days=1)).isoformat()]["outcome_signals"]["rows"]}
+        manifest = simulate(
+            Path(os.environ["FBLOOP_DATA_DIR"]), days=2, seed=7, start=START, signals_per_day=int(argv[1])
+        )
+        result = {
+            "day2_signals": manifest["days"][(START + timedelta(days=1)).isoformat()]["outcome_signals"][
+                "rows"
+            ]
+        }
     else:
         from fbloop_assets.daily_run import run_day
 
@@ -119,8 +124,10 @@ def main() -> None:
         return
     print(f"{'signals':>12} {'rows read':>12} {'seconds':>8} {'signals/s':>11} {'peak MiB':>9}")
     for r in results:
-        print(f"{r['signals_read']:>12,} {r['rows_read']:>12,} {r['seconds']:>8} {r['rows_per_second']:>11,} "
-              f"{r['peak_rss_mib']:>9,}")
+        print(
+            f"{r['signals_read']:>12,} {r['rows_read']:>12,} {r['seconds']:>8} {r['rows_per_second']:>11,} "
+            f"{r['peak_rss_mib']:>9,}"
+        )
 
 
 if __name__ == "__main__":

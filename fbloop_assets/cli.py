@@ -59,7 +59,9 @@ def _render_simulation(manifest: dict[str, Any]) -> str:
         lines.append(f"  {day}: {', '.join(parts)} rows ({bad} bad rows injected)")
     pending = ", ".join(f"{s} {n:,}" for s, n in manifest["pending_after_range"].items()) or "none"
     lines.append(f"  still to arrive after the last day (not written): {pending}")
-    lines.append(f"landing zone: {manifest['data_dir']}/landing; truth and manifest: {manifest['data_dir']}/simulation")
+    lines.append(
+        f"landing zone: {manifest['data_dir']}/landing; truth and manifest: {manifest['data_dir']}/simulation"
+    )
     return "\n".join(lines)
 
 

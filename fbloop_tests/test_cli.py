@@ -22,7 +22,9 @@ def dagster_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
-def test_run_prints_one_json_document(lake: Lake, dagster_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_prints_one_json_document(
+    lake: Lake, dagster_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     write_tiny_day(lake)
     assert main(["run", "--date", DAY, "--json"]) == 0
     out, err = capsys.readouterr()
@@ -32,7 +34,9 @@ def test_run_prints_one_json_document(lake: Lake, dagster_home: Path, capsys: py
     assert "materializing the daily loop" in err
 
 
-def test_run_plain_output_reads_as_a_summary(lake: Lake, dagster_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_plain_output_reads_as_a_summary(
+    lake: Lake, dagster_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     write_tiny_day(lake)
     assert main(["run", "--date", DAY]) == 0
     out = capsys.readouterr().out
@@ -41,7 +45,11 @@ def test_run_plain_output_reads_as_a_summary(lake: Lake, dagster_home: Path, cap
 
 
 def test_errors_are_one_line_without_traceback(
-    lake: Lake, dagster_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    lake: Lake,
+    dagster_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     write_tiny_day(lake)
     bad = tmp_path / "bad.toml"

@@ -55,7 +55,9 @@ def test_feature_values_of_a_typical_macro_creator() -> None:
 
 
 def test_bought_engagement_raises_engagement_quality() -> None:
-    honest, inflated = pairs(creator("a"), creator("b", engagement_rate=0.06)).sort("creator_id").rows(named=True)
+    honest, inflated = (
+        pairs(creator("a"), creator("b", engagement_rate=0.06)).sort("creator_id").rows(named=True)
+    )
     assert inflated["engagement_quality"] == pytest.approx(1.0)  # 4x the benchmark, clipped at log2(4)/2
     assert honest["engagement_quality"] < inflated["engagement_quality"]
 

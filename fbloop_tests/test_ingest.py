@@ -168,4 +168,7 @@ def test_batches_give_the_same_result_as_one_pass(lake: Lake, name: str) -> None
     one = ingest_day(lake, "labels", date(2026, 1, 5), stage="raw_labels")
     batched = ingest_day(lake, "labels", date(2026, 1, 5), stage="raw_labels", batch_rows=2)
     assert batched.valid.equals(one.valid) and batched.rejects.equals(one.rejects)
-    assert batched.rejects.select("landing_row", "reason_code").rows() == [(6, "duplicate"), (7, "invalid_value")]
+    assert batched.rejects.select("landing_row", "reason_code").rows() == [
+        (6, "duplicate"),
+        (7, "invalid_value"),
+    ]

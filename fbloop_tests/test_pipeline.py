@@ -95,5 +95,8 @@ def test_a_failing_step_is_reported_by_its_root_cause(
     bad = tmp_path / "bad.toml"
     bad.write_text("[privacy]\nmode = 'everything'\n")
     monkeypatch.setenv("FBLOOP_CONFIG", str(bad))
-    with dg.instance_for_test() as instance, pytest.raises(RunFailed, match="normalized_feedback: .*privacy.mode"):
+    with (
+        dg.instance_for_test() as instance,
+        pytest.raises(RunFailed, match="normalized_feedback: .*privacy.mode"),
+    ):
         run_day(date.fromisoformat(DAY), instance)

@@ -36,7 +36,9 @@ def test_manifest_counts_match_the_delivered_files(tmp_path: Path) -> None:
             rows = sum(read_raw(tmp_path / f).height for f in entry["files"])
             assert rows == entry["rows"] == entry["good"] + sum(entry["bad"].values()), (day, source)
         bad_files = [b["file"] for b in delivered["bad_files"]]
-        assert bad_files == (["landing/outcome_signals/2026-03-02/partner_feed.jsonl"] if day == "2026-03-02" else [])
+        assert bad_files == (
+            ["landing/outcome_signals/2026-03-02/partner_feed.jsonl"] if day == "2026-03-02" else []
+        )
     assert manifest["pending_after_range"]["outcome_signals"] > 0  # late conversions beyond the last day
 
 
@@ -76,10 +78,14 @@ def test_bought_followers_inflate_engagement_but_convert_badly(big_day: tuple) -
         .join(world.creator_truth, on="creator_id")
         .join(world.creators.select("creator_id", "engagement_rate"), on="creator_id")
     )
-    by_kind = per_rec.group_by("bought_followers").agg(
-        pl.col("engagement_rate").median(),
-        (pl.col("conversion").sum() / pl.col("click").sum()).alias("conversions_per_click"),
-    ).sort("bought_followers")
+    by_kind = (
+        per_rec.group_by("bought_followers")
+        .agg(
+            pl.col("engagement_rate").median(),
+            (pl.col("conversion").sum() / pl.col("click").sum()).alias("conversions_per_click"),
+        )
+        .sort("bought_followers")
+    )
     honest, bought = by_kind.rows(named=True)
     assert bought["engagement_rate"] > honest["engagement_rate"]
     assert bought["conversions_per_click"] < 0.5 * honest["conversions_per_click"]
@@ -88,7 +94,8 @@ def test_bought_followers_inflate_engagement_but_convert_badly(big_day: tuple) -
 def test_reviewer_labels_are_informative_but_noisy(big_day: tuple) -> None:
     params, _, traffic = big_day
     labels = traffic.labels.join(
-        traffic.recommendations.select("recommendation_id", "creator_id", "campaign_id"), on="recommendation_id"
+        traffic.recommendations.select("recommendation_id", "creator_id", "campaign_id"),
+        on="recommendation_id",
     )
     # the truth of each labelled pair, through the world's pairs
     truth = make_world(params, 3, START).pairs.select("campaign_id", "creator_id", "relevance")
@@ -112,6 +119,8 @@ def test_the_days_before_a_campaign_starts_have_no_slates_for_it(tmp_path: Path)
     params = SimParams()
     world = make_world(params, 3, START)
     early = world.campaigns["start_date"].max()
-    traffic = play_day(world, early - timedelta(days=1), INITIAL_WEIGHTS, "w0", 500, params, np.random.default_rng(0))
+    traffic = play_day(
+        world, early - timedelta(days=1), INITIAL_WEIGHTS, "w0", 500, params, np.random.default_rng(0)
+    )
     late_starters = world.campaigns.filter(pl.col("start_date") == early)["campaign_id"]
     assert not traffic.recommendations["campaign_id"].is_in(late_starters.implode()).any()

@@ -8,8 +8,8 @@ each of them with that reason and normalize every good row (minus those without 
 import io
 import json
 import shutil
-from contextlib import redirect_stderr, redirect_stdout
 from collections.abc import Iterator
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +86,11 @@ def test_every_injected_bad_row_is_quarantined_with_its_reason(simulated_on_sqli
     # the defenses run every day: each defect kind shows up on each day's signals
     for delivered in manifest["days"].values():
         assert set(delivered["outcome_signals"]["bad"]) == {
-            "duplicate", "future_timestamp", "invalid_value", "malformed_value", "missing_field",
+            "duplicate",
+            "future_timestamp",
+            "invalid_value",
+            "malformed_value",
+            "missing_field",
             "unknown_recommendation",
         }
 
@@ -96,7 +100,10 @@ def test_every_good_row_reaches_normalized_feedback(simulated_on_sqlite: tuple) 
     for day, delivered in manifest["days"].items():
         feedback = pl.read_parquet(data_dir / "warehouse" / "normalized_feedback" / f"{day}.parquet")
         assert feedback.height == expected_normalized(delivered) == summaries[day]["feedback"]["normalized"]
-        assert summaries[day]["feedback"]["excluded_no_consent"] == delivered["outcome_signals"]["good_without_consent"]
+        assert (
+            summaries[day]["feedback"]["excluded_no_consent"]
+            == delivered["outcome_signals"]["good_without_consent"]
+        )
         by_kind = dict(feedback.group_by("event_type").len().iter_rows())
         assert by_kind["label"] == delivered["labels"]["good"]
         assert by_kind["impression"] == delivered["outcome_signals"]["by_event_type"]["impression"]

@@ -75,20 +75,28 @@ def feature_exprs() -> list[pl.Expr]:
     followers = pl.col("follower_count").cast(pl.Float64).clip(lower_bound=1.0)
     engaged_per_eur = followers * pl.col("engagement_rate") / pl.col("cost_per_post").clip(lower_bound=1.0)
     return [
-        pl.col("target_niches").str.split(LIST_SEPARATOR).list.contains(pl.col("niche"))
+        pl.col("target_niches")
+        .str.split(LIST_SEPARATOR)
+        .list.contains(pl.col("niche"))
         .cast(pl.Float64)
         .alias("niche_match"),
-        pl.col("target_age_buckets").str.split(LIST_SEPARATOR).list.contains(pl.col("audience_age_bucket"))
+        pl.col("target_age_buckets")
+        .str.split(LIST_SEPARATOR)
+        .list.contains(pl.col("audience_age_bucket"))
         .cast(pl.Float64)
         .alias("audience_age_match"),
-        pl.col("target_countries").str.split(LIST_SEPARATOR).list.contains(pl.col("audience_country"))
+        pl.col("target_countries")
+        .str.split(LIST_SEPARATOR)
+        .list.contains(pl.col("audience_country"))
         .cast(pl.Float64)
         .alias("audience_country_match"),
         (followers.log10() / 7.0).clip(0.0, 1.0).alias("follower_tier"),
         ((pl.col("engagement_rate").clip(lower_bound=1e-4) / benchmark).log(2) / 2.0)
         .clip(-1.0, 1.0)
         .alias("engagement_quality"),
-        ((engaged_per_eur.clip(lower_bound=1e-6).log10() + 3.0) / 4.0).clip(0.0, 1.0).alias("cost_efficiency"),
+        ((engaged_per_eur.clip(lower_bound=1e-6).log10() + 3.0) / 4.0)
+        .clip(0.0, 1.0)
+        .alias("cost_efficiency"),
     ]
 
 

@@ -315,12 +315,16 @@ def split_duplicates(typed: pl.DataFrame, source: str, stage: str) -> tuple[pl.D
     if not flags.any():
         return typed, empty_rejects()
     dups = typed.filter(flags)
-    reason = pl.format(f"{Reason.DUPLICATE}: {id_col} '{{}}' already seen in this day's files", pl.col(id_col))
+    reason = pl.format(
+        f"{Reason.DUPLICATE}: {id_col} '{{}}' already seen in this day's files", pl.col(id_col)
+    )
     contract = [c.name for c in COLUMNS[source]]
     return typed.filter(~flags), _rejects(dups, stage, source, reason, _as_json(contract))
 
 
-def check_schema(typed: pl.DataFrame, source: str, day: date, stage: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+def check_schema(
+    typed: pl.DataFrame, source: str, day: date, stage: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split typed rows into (valid, rejects) by the day's pandera schema."""
     contract = [c.name for c in COLUMNS[source]]
     _, day_end = day_bounds(day)

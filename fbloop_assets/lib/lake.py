@@ -95,12 +95,16 @@ def frame_fingerprint(frame: pl.DataFrame | pl.LazyFrame) -> str:
     lazy = frame.lazy()
     digest = hashlib.sha256(repr(lazy.collect_schema()).encode())
     row_hash = pl.struct(pl.all()).hash(seed=0)
-    n, total, low, high = lazy.select(
-        pl.len().alias("n"),
-        row_hash.cast(pl.Decimal(38, 0)).sum().alias("total"),  # exact: a u64 sum would wrap
-        row_hash.min().alias("low"),
-        row_hash.max().alias("high"),
-    ).collect().row(0)
+    n, total, low, high = (
+        lazy.select(
+            pl.len().alias("n"),
+            row_hash.cast(pl.Decimal(38, 0)).sum().alias("total"),  # exact: a u64 sum would wrap
+            row_hash.min().alias("low"),
+            row_hash.max().alias("high"),
+        )
+        .collect()
+        .row(0)
+    )
     if n:
         digest.update(f"{n}:{total}:{low}:{high}".encode())
     return digest.hexdigest()[:16]

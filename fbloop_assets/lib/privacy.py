@@ -14,6 +14,7 @@ import hmac
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -70,7 +71,7 @@ def pseudonymize(ids: pl.Series, key: bytes) -> pl.Series:
 
 def age_bucket(age: pl.Expr) -> pl.Expr:
     """The bucket label of an exact age; null stays null."""
-    bucket = pl.when(age.is_null()).then(pl.lit(None, pl.String))
+    bucket: Any = pl.when(age.is_null()).then(pl.lit(None, pl.String))  # Then, then ChainedThen
     for edge, label in zip(_AGE_EDGES, _AGE_LABELS, strict=False):
         bucket = bucket.when(age < edge).then(pl.lit(label))
     return bucket.otherwise(pl.lit(_AGE_LABELS[-1]))
@@ -90,6 +91,8 @@ def redacted_text(column: str) -> pl.Expr:
     if column in RAW_PERSONAL_COLUMNS:
         return pl.when(text.is_null()).then(None).otherwise(pl.lit(REDACTED)).alias(column)
     return text.alias(column)
+
+
 _PSEUDONYM = r"^[0-9a-f]{64}$"
 
 

@@ -31,7 +31,11 @@ def plackett_luce_slates(
         return np.empty((n_requests, k), dtype=np.int64), np.empty((n_requests, k))
     logits = (scores - scores.max()) / temperature
     keys = logits[None, :] + rng.gumbel(size=(n_requests, pool))
-    top = np.argpartition(-keys, k - 1, axis=1)[:, :k] if k < pool else np.tile(np.arange(pool), (n_requests, 1))
+    top = (
+        np.argpartition(-keys, k - 1, axis=1)[:, :k]
+        if k < pool
+        else np.tile(np.arange(pool), (n_requests, 1))
+    )
     order = np.argsort(-np.take_along_axis(keys, top, axis=1), axis=1)
     chosen = np.take_along_axis(top, order, axis=1)
     return chosen, slate_propensities(logits, chosen)

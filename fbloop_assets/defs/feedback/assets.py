@@ -73,7 +73,9 @@ def normalized_feedback(context: dg.AssetExecutionContext, fbloop: FbloopResourc
     write_parquet(plan.rejects, lake.rejects_path("normalized_feedback", day))
     written = pl.scan_parquet(path)
     stats = plan.stats(written)
-    findings = personal_data_findings(written.select("subject_key", "age_bucket").collect(), config.privacy.mode)
+    findings = personal_data_findings(
+        written.select("subject_key", "age_bucket").collect(), config.privacy.mode
+    )
     privacy_check = dg.AssetCheckResult(
         check_name="no_personal_data",
         passed=not findings,

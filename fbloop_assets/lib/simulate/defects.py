@@ -104,7 +104,9 @@ def with_bad_rows(
             continue
         copies = good[rng.choice(good.height, size=n, replace=True).tolist()]
         copies = copies.with_columns(
-            pl.format("{}-bad-{}{}", pl.col(id_col), pl.lit(_SHORT[reason]), pl.int_range(1, n + 1)).alias(id_col)
+            pl.format("{}-bad-{}{}", pl.col(id_col), pl.lit(_SHORT[reason]), pl.int_range(1, n + 1)).alias(
+                id_col
+            )
         )
         if reason == Reason.UNKNOWN_RECOMMENDATION:
             copies = copies.with_columns(pl.format("{}-{}", pl.lit(value), pl.col(id_col)).alias(column))
@@ -120,7 +122,7 @@ def with_bad_rows(
             copies = copies.with_columns(pl.lit(fill, dtype=dtype).alias(column))
         typed_parts.append(copies)
         counts[str(reason)] = n
-    typed_parts.append(good[rng.choice(good.height, size=n, replace=False if n <= good.height else True).tolist()])
+    typed_parts.append(good[rng.choice(good.height, size=n, replace=False).tolist()])  # n <= height
     counts[str(Reason.DUPLICATE)] = n
     rows = pl.concat([good, *typed_parts])
     if text:

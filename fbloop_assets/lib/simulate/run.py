@@ -25,7 +25,7 @@ from fbloop_assets.lib.features import INITIAL_WEIGHTS, INITIAL_WEIGHTS_VERSION
 from fbloop_assets.lib.ingest import day_bounds
 from fbloop_assets.lib.lake import Lake, atomic_path, write_parquet
 from fbloop_assets.lib.landing import Reason
-from fbloop_assets.lib.simulate.defects import as_text, with_bad_rows
+from fbloop_assets.lib.simulate.defects import with_bad_rows
 from fbloop_assets.lib.simulate.params import SimParams
 from fbloop_assets.lib.simulate.traffic import play_day
 from fbloop_assets.lib.simulate.world import World, make_world
@@ -40,6 +40,8 @@ FILES = {
     "labels": ("labels.csv",),
 }
 UNPARSEABLE = "partner_feed.jsonl"
+TRUNCATED_FEED = '{"signal_id": "pf-1", "event_type": "click", "metric_value": 3}\n{"signal_id": "pf-2", "ev'
+
 CANARY = "CANARY"
 
 
@@ -84,9 +86,11 @@ class Simulation:
         )
         for source, frame in (("outcome_signals", traffic.signals), ("labels", traffic.labels)):
             arrival = frame.get_column(EVENT_TIME[source]).dt.date()
-            for (arrives,), part in frame.with_columns(arrival.alias("_day")).partition_by(
-                "_day", as_dict=True, include_key=False
-            ).items():
+            for (arrives,), part in (
+                frame.with_columns(arrival.alias("_day"))
+                .partition_by("_day", as_dict=True, include_key=False)
+                .items()
+            ):
                 self.pending[arrives][source].append(part)
         arrived = self.pending.pop(day, {})
         signals = _concat(arrived.get("outcome_signals"), traffic.signals)
@@ -150,9 +154,13 @@ class Simulation:
             target = self.lake.landing_dir("outcome_signals", day) / UNPARSEABLE
             with atomic_path(target) as tmp:
                 # a partner's export cut off mid-record: no JSON Lines reader can make sense of it
-                tmp.write_text('{"signal_id": "pf-1", "event_type": "click", "metric_value": 3}\n{"signal_id": "pf-2", "ev')
+                tmp.write_text(TRUNCATED_FEED)
             manifest["bad_files"].append(
-                {"source": "outcome_signals", "file": self.lake.relative(target), "reason": str(Reason.UNPARSEABLE_FILE)}
+                {
+                    "source": "outcome_signals",
+                    "file": self.lake.relative(target),
+                    "reason": str(Reason.UNPARSEABLE_FILE),
+                }
             )
         manifest["canaries"] = canaries
         return manifest

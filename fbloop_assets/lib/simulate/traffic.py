@@ -86,21 +86,28 @@ def _serve(
         )
         .with_row_index("request_no", offset=1)
         .with_columns(
-            pl.format("req-{}-{}", pl.lit(day.strftime("%Y%m%d")), pl.col("request_no").cast(pl.String).str.zfill(6))
-            .alias("request_id")
+            pl.format(
+                "req-{}-{}", pl.lit(day.strftime("%Y%m%d")), pl.col("request_no").cast(pl.String).str.zfill(6)
+            ).alias("request_id")
         )
     )
     served = served.join(requests, on=["campaign_id", "slot"]).sort("request_no", "rank")
     return served.with_row_index("rec_no", offset=1).with_columns(
-        pl.format("rec-{}-{}", pl.lit(day.strftime("%Y%m%d")), pl.col("rec_no").cast(pl.String).str.zfill(7))
-        .alias("recommendation_id"),
+        pl.format(
+            "rec-{}-{}", pl.lit(day.strftime("%Y%m%d")), pl.col("rec_no").cast(pl.String).str.zfill(7)
+        ).alias("recommendation_id"),
         pl.lit(weights_version).alias("weights_version"),
         pl.from_epoch("served_us", time_unit="us").dt.replace_time_zone("UTC").alias("served_at"),
     )
 
 
-def _platform_reports(recs: pl.DataFrame, totals: dict[str, np.ndarray], post_us: np.ndarray,
-                      params: SimParams, rng: np.random.Generator) -> pl.DataFrame:
+def _platform_reports(
+    recs: pl.DataFrame,
+    totals: dict[str, np.ndarray],
+    post_us: np.ndarray,
+    params: SimParams,
+    rng: np.random.Generator,
+) -> pl.DataFrame:
     """Impressions, engagements and clicks, reported as increments at fixed hours after the post."""
     n = recs.height
     shares = np.asarray(params.report_shares) / np.sum(params.report_shares)
@@ -130,8 +137,14 @@ def _platform_reports(recs: pl.DataFrame, totals: dict[str, np.ndarray], post_us
     )
 
 
-def _conversions(recs: pl.DataFrame, counts: np.ndarray, post_us: np.ndarray, world: World,
-                 params: SimParams, rng: np.random.Generator) -> pl.DataFrame:
+def _conversions(
+    recs: pl.DataFrame,
+    counts: np.ndarray,
+    post_us: np.ndarray,
+    world: World,
+    params: SimParams,
+    rng: np.random.Generator,
+) -> pl.DataFrame:
     """One row per conversion: the audience member, their age, country and consent."""
     rec_idx = np.repeat(np.arange(recs.height), counts)
     m = rec_idx.size
@@ -144,53 +157,65 @@ def _conversions(recs: pl.DataFrame, counts: np.ndarray, post_us: np.ndarray, wo
     u = rng.random(m)
     delay_days = -mean * np.log1p(-u * (1.0 - np.exp(-limit_days / mean)))
     creators = recs.select("creator_id").join(
-        world.creators.select("creator_id", "audience_age_bucket", "audience_country"), on="creator_id", how="left"
+        world.creators.select("creator_id", "audience_age_bucket", "audience_country"),
+        on="creator_id",
+        how="left",
     )
     bucket_index = {b: i for i, b in enumerate(AGE_BUCKETS)}
-    own_bucket = creators["audience_age_bucket"].replace_strict(bucket_index, return_dtype=pl.Int64).to_numpy()
+    own_bucket = (
+        creators["audience_age_bucket"].replace_strict(bucket_index, return_dtype=pl.Int64).to_numpy()
+    )
     bucket = np.where(rng.random(m) < 0.7, own_bucket[rec_idx], rng.integers(0, len(AGE_BUCKETS), size=m))
     low = np.array([_AGE_RANGES[b][0] for b in AGE_BUCKETS])
     high = np.array([_AGE_RANGES[b][1] for b in AGE_BUCKETS])
     age = rng.integers(low[bucket], high[bucket])
     own_country = creators["audience_country"].to_numpy()[rec_idx]
-    country = np.where(rng.random(m) < 0.7, own_country, np.asarray(COUNTRIES)[rng.integers(0, len(COUNTRIES), m)])
+    country = np.where(
+        rng.random(m) < 0.7, own_country, np.asarray(COUNTRIES)[rng.integers(0, len(COUNTRIES), m)]
+    )
     consent_draw = rng.choice(3, size=m, p=np.asarray(params.consent_shares))
     url = rng.random(m) < params.landing_url_share
-    return pl.DataFrame(
-        {
-            "rec_idx": rec_idx,
-            "suffix": nth.astype(np.int64),
-            "event_type": "conversion",
-            "metric_value": np.ones(m),
-            "ts_us": (post + delay_days * _DAY_US).astype(np.int64),
-            "source": "shop_pixel",
-            "subject_no": rng.integers(1, params.subject_pool + 1, size=m),
-            "subject_age": age.astype(np.int64),
-            "subject_country": country,
-            "consent_analytics": np.where(consent_draw == 0, True, False),
-            "consent_missing": consent_draw == 2,
-            "has_url": url,
-        },
-        schema_overrides={"event_type": pl.String, "source": pl.String},
-    ).with_columns(
-        pl.format("-v{}", pl.col("suffix")).alias("suffix"),
-        pl.format("sub-{}", pl.col("subject_no").cast(pl.String).str.zfill(7)).alias("subject_id"),
-        pl.when(pl.col("consent_missing")).then(None).otherwise(pl.col("consent_analytics")).alias(
-            "consent_analytics"
-        ),
-        pl.when(pl.col("has_url"))
-        .then(pl.format("https://shop.example/p/{}?utm_source=influencer", pl.col("subject_no") % 997))
-        .otherwise(None)
-        .alias("landing_url"),
-    ).drop("subject_no", "consent_missing", "has_url")
+    return (
+        pl.DataFrame(
+            {
+                "rec_idx": rec_idx,
+                "suffix": nth.astype(np.int64),
+                "event_type": "conversion",
+                "metric_value": np.ones(m),
+                "ts_us": (post + delay_days * _DAY_US).astype(np.int64),
+                "source": "shop_pixel",
+                "subject_no": rng.integers(1, params.subject_pool + 1, size=m),
+                "subject_age": age.astype(np.int64),
+                "subject_country": country,
+                "consent_analytics": np.where(consent_draw == 0, True, False),
+                "consent_missing": consent_draw == 2,
+                "has_url": url,
+            },
+            schema_overrides={"event_type": pl.String, "source": pl.String},
+        )
+        .with_columns(
+            pl.format("-v{}", pl.col("suffix")).alias("suffix"),
+            pl.format("sub-{}", pl.col("subject_no").cast(pl.String).str.zfill(7)).alias("subject_id"),
+            pl.when(pl.col("consent_missing"))
+            .then(None)
+            .otherwise(pl.col("consent_analytics"))
+            .alias("consent_analytics"),
+            pl.when(pl.col("has_url"))
+            .then(pl.format("https://shop.example/p/{}?utm_source=influencer", pl.col("subject_no") % 997))
+            .otherwise(None)
+            .alias("landing_url"),
+        )
+        .drop("subject_no", "consent_missing", "has_url")
+    )
 
 
 def _signals(recs: pl.DataFrame, world: World, params: SimParams, rng: np.random.Generator) -> pl.DataFrame:
     """Every outcome signal the day's suggestions will cause, whenever it arrives."""
     n = recs.height
     truth = recs.select("creator_id").join(
-        world.creator_truth.join(world.creators.select("creator_id", "follower_count", "engagement_rate"),
-                                 on="creator_id"),
+        world.creator_truth.join(
+            world.creators.select("creator_id", "follower_count", "engagement_rate"), on="creator_id"
+        ),
         on="creator_id",
         how="left",
     )
@@ -240,22 +265,29 @@ def _labels(recs: pl.DataFrame, world: World, params: SimParams, rng: np.random.
     rec_idx = np.concatenate([picked, twice])
     nth = np.concatenate([np.ones(picked.size, np.int64), np.full(twice.size, 2, np.int64)])
     first = rng.integers(0, params.n_reviewers, size=picked.size)
-    second = (first[np.searchsorted(picked, twice)] + rng.integers(1, params.n_reviewers, size=twice.size)) % (
-        params.n_reviewers
-    )
+    second = (
+        first[np.searchsorted(picked, twice)] + rng.integers(1, params.n_reviewers, size=twice.size)
+    ) % (params.n_reviewers)
     reviewer = np.concatenate([first, second])
     # Reviewer r's noise grows with r; the last reviewer also favours big accounts.
     noise = np.linspace(*params.reviewer_noise_range, params.n_reviewers)[reviewer]
-    tier = recs.select("creator_id").join(world.pairs.select("creator_id", "follower_tier").unique("creator_id"),
-                                           on="creator_id", how="left")["follower_tier"].to_numpy()[rec_idx]
+    tier = (
+        recs.select("creator_id")
+        .join(
+            world.pairs.select("creator_id", "follower_tier").unique("creator_id"),
+            on="creator_id",
+            how="left",
+        )["follower_tier"]
+        .to_numpy()[rec_idx]
+    )
     popularity_bias = np.where(reviewer == params.n_reviewers - 1, 0.25 * tier, 0.0)
     perceived = recs["relevance"].to_numpy()[rec_idx] + popularity_bias + rng.normal(0.0, noise)
     threshold = 0.35
     confidence = np.clip(0.5 + np.abs(perceived - threshold) + rng.normal(0, 0.05, rec_idx.size), 0.05, 1.0)
     low, high = params.label_delay_hours
-    labeled_us = recs["served_us"].to_numpy()[rec_idx] + (rng.uniform(low, high, rec_idx.size) * _HOUR_US).astype(
-        np.int64
-    )
+    labeled_us = recs["served_us"].to_numpy()[rec_idx] + (
+        rng.uniform(low, high, rec_idx.size) * _HOUR_US
+    ).astype(np.int64)
     has_comment = rng.random(rec_idx.size) < params.comment_share
     comment = pl.Series(np.asarray(COMMENTS)[rng.integers(0, len(COMMENTS), rec_idx.size)]).scatter(
         np.flatnonzero(~has_comment), None
@@ -272,17 +304,21 @@ def _labels(recs: pl.DataFrame, world: World, params: SimParams, rng: np.random.
             "comment": comment,
         },
     )
-    return frame.select(
-        pl.concat_str(pl.lit("lab-"), rec_ids.gather(frame["rec_idx"]).str.slice(4), pl.format("-{}", "nth")).alias(
-            "label_id"
-        ),
-        "reviewer_id",
-        rec_ids.gather(frame["rec_idx"]).alias("recommendation_id"),
-        "label_value",
-        "confidence",
-        pl.from_epoch("ts_us", time_unit="us").dt.replace_time_zone("UTC").alias("labeled_at"),
-        "comment",
-    ).sort("labeled_at", "label_id").cast(typed_schema("labels"))  # type: ignore[arg-type]
+    return (
+        frame.select(
+            pl.concat_str(
+                pl.lit("lab-"), rec_ids.gather(frame["rec_idx"]).str.slice(4), pl.format("-{}", "nth")
+            ).alias("label_id"),
+            "reviewer_id",
+            rec_ids.gather(frame["rec_idx"]).alias("recommendation_id"),
+            "label_value",
+            "confidence",
+            pl.from_epoch("ts_us", time_unit="us").dt.replace_time_zone("UTC").alias("labeled_at"),
+            "comment",
+        )
+        .sort("labeled_at", "label_id")
+        .cast(pl.Schema(typed_schema("labels")))
+    )
 
 
 def play_day(
@@ -299,7 +335,14 @@ def play_day(
     signals = _signals(served, world, params, rng)
     labels = _labels(served, world, params, rng)
     recommendations = served.select(
-        "recommendation_id", "request_id", "campaign_id", "creator_id", "rank", "score", "propensity",
-        "weights_version", pl.col("served_at").cast(UTC_DATETIME),
+        "recommendation_id",
+        "request_id",
+        "campaign_id",
+        "creator_id",
+        "rank",
+        "score",
+        "propensity",
+        "weights_version",
+        pl.col("served_at").cast(UTC_DATETIME),
     ).cast(typed_schema("recommendations"))  # type: ignore[arg-type]
     return DayTraffic(recommendations=recommendations, signals=signals, labels=labels)

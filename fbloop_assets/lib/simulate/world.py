@@ -140,9 +140,12 @@ def _true_relevance(
     objective = joined["objective"].to_numpy()
     tier = joined["follower_tier"].to_numpy()
     # Engagement quality as it really is, not as reported.
-    true_quality = np.log2(
-        joined["true_engagement_rate"].to_numpy() / np.median(joined["true_engagement_rate"].to_numpy())
-    ).clip(-2, 2) / 2
+    true_quality = (
+        np.log2(
+            joined["true_engagement_rate"].to_numpy() / np.median(joined["true_engagement_rate"].to_numpy())
+        ).clip(-2, 2)
+        / 2
+    )
     logit = (
         -2.2
         + 2.0 * joined["niche_match"].to_numpy()
