@@ -19,7 +19,7 @@ import polars as pl
 
 from fbloop_assets.lib.config import FbloopConfig
 from fbloop_assets.lib.ingest import REJECT_SCHEMA, day_bounds
-from fbloop_assets.lib.landing import EVENT_TYPES, Reason
+from fbloop_assets.lib.landing import EVENT_TYPES, Reason, typed_schema
 from fbloop_assets.lib.privacy import age_bucket, pseudonymize, redacted_text
 
 FEEDBACK_SCHEMA: dict[str, pl.DataType] = {
@@ -48,17 +48,7 @@ FEEDBACK_SCHEMA: dict[str, pl.DataType] = {
     "partition_date": pl.Date(),
 }
 
-_REC_COLUMNS = (
-    "recommendation_id",
-    "request_id",
-    "campaign_id",
-    "creator_id",
-    "rank",
-    "score",
-    "propensity",
-    "weights_version",
-    "served_at",
-)
+_REC_COLUMNS = tuple(typed_schema("recommendations"))  # every column of the served recommendation
 
 
 @dataclass

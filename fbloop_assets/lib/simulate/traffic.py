@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 
 from fbloop_assets.lib.features import scores
-from fbloop_assets.lib.landing import AGE_BUCKETS, UTC_DATETIME, typed_schema
+from fbloop_assets.lib.landing import AGE_BUCKETS, typed_schema
 from fbloop_assets.lib.serving import plackett_luce_slates
 from fbloop_assets.lib.simulate.params import COMMENTS, COUNTRIES, SimParams
 from fbloop_assets.lib.simulate.world import World
@@ -334,15 +334,6 @@ def play_day(
     served = _serve(world, day, weights, weights_version, n_recommendations, params, rng)
     signals = _signals(served, world, params, rng)
     labels = _labels(served, world, params, rng)
-    recommendations = served.select(
-        "recommendation_id",
-        "request_id",
-        "campaign_id",
-        "creator_id",
-        "rank",
-        "score",
-        "propensity",
-        "weights_version",
-        pl.col("served_at").cast(UTC_DATETIME),
-    ).cast(typed_schema("recommendations"))  # type: ignore[arg-type]
+    contract = pl.Schema(typed_schema("recommendations"))
+    recommendations = served.select(contract.names()).cast(contract)
     return DayTraffic(recommendations=recommendations, signals=signals, labels=labels)
