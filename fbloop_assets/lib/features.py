@@ -50,12 +50,11 @@ INITIAL_WEIGHTS: dict[str, float] = {
 # docs/simulator.md for the sources.
 TIER_FLOORS = (0, 10_000, 100_000, 1_000_000)
 TIER_BENCHMARK_ER = (0.04, 0.025, 0.015, 0.01)
-TIER_NAMES = ("nano", "micro", "macro", "mega")
 
 
 def tier_index(followers: pl.Expr) -> pl.Expr:
     """0 nano (<10k), 1 micro (<100k), 2 macro (<1M), 3 mega."""
-    return sum((followers >= floor).cast(pl.Int8) for floor in TIER_FLOORS[1:])  # type: ignore[return-value]
+    return pl.sum_horizontal([(followers >= floor).cast(pl.Int8) for floor in TIER_FLOORS[1:]])
 
 
 def eligible_pairs(campaigns: pl.DataFrame, creators: pl.DataFrame) -> pl.DataFrame:
