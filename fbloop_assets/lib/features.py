@@ -35,7 +35,8 @@ FEATURES = (
     "cost_efficiency",
 )
 
-# The weights every installation starts from ("w0"): hand-set, trusting engagement too much.
+# The weights every installation starts from ("w0"), hand-set as a sensible marketer would:
+# niche match first, then engagement and the audience match, reach and price after that.
 INITIAL_WEIGHTS_VERSION = "w0"
 INITIAL_WEIGHTS: dict[str, float] = {
     "niche_match": 1.5,
