@@ -65,17 +65,14 @@ class NormalizationPlan:
     feedback: pl.LazyFrame
     rejects: pl.DataFrame  # unknown recommendations: few, so already collected
     counts: dict[str, int]  # what is known before the plan runs (inputs, unknown, excluded)
+    rows_before_dedup: int
 
-    def stats(self, feedback: pl.LazyFrame) -> dict[str, int]:
-        """All counts, given the plan's result (a collected frame or the written file, lazily)."""
-        done = feedback.select(
-            pl.len().alias("normalized"), (~pl.col("attribution_complete")).sum().alias("incomplete")
-        ).collect()
-        normalized, incomplete = done.row(0)
+    def stats(self, normalized: int, incomplete: int) -> dict[str, int]:
+        """All counts, given how many rows the plan produced and how many of them are incomplete."""
         return self.counts | {
-            "deduplicated": self.counts["joined"] - normalized,
+            "deduplicated": self.rows_before_dedup - normalized,
             "normalized": normalized,
-            "incomplete": int(incomplete),
+            "incomplete": incomplete,
         }
 
 
@@ -113,10 +110,6 @@ def _subject_columns(signals: pl.LazyFrame, config: FbloopConfig, key: bytes) ->
     return subject_key.with_columns(age_bucket(pl.col("subject_age")).alias("age_bucket"))
 
 
-def _count(frame: pl.LazyFrame) -> int:
-    return int(frame.select(pl.len()).collect().item())
-
-
 def normalize_plan(
     day: date,
     recommendations: pl.LazyFrame,
@@ -147,8 +140,10 @@ def normalize_plan(
     lacks_consent = pl.col("subject_id").is_not_null() & (consent.fill_null(False).not_())
     signals = signals.join(recs, on="recommendation_id", how="inner", maintain_order="left")
     labels = labels.join(recs, on="recommendation_id", how="inner", maintain_order="left")
-    signals_known, labels_known = _count(signals), _count(labels)
-    excluded = _count(signals.filter(lacks_consent))
+    signals_known, excluded = (
+        signals.select(pl.len(), lacks_consent.sum()).collect().row(0)  # one pass for both counts
+    )
+    labels_known = int(labels.select(pl.len()).collect().item())
     signals = _subject_columns(signals.filter(~lacks_consent), config, key)
 
     windows = config.attribution_windows_days
@@ -200,9 +195,13 @@ def normalize_plan(
         "labels_in": labels_known + unknown_labels.height,
         "unknown_recommendation": rejects.height,
         "excluded_no_consent": excluded,
-        "joined": signals_known - excluded + labels_known,
     }
-    return NormalizationPlan(feedback=feedback, rejects=rejects, counts=counts)
+    return NormalizationPlan(
+        feedback=feedback,
+        rejects=rejects,
+        counts=counts,
+        rows_before_dedup=signals_known - excluded + labels_known,
+    )
 
 
 def normalize_day(
@@ -216,5 +215,7 @@ def normalize_day(
     """Normalize one arrival day in memory (see `normalize_plan` for the streaming form)."""
     plan = normalize_plan(day, recommendations.lazy(), signals.lazy(), labels.lazy(), config, key)
     feedback = plan.feedback.collect()
-    stats = {k: v for k, v in plan.stats(feedback.lazy()).items() if k != "joined"}
-    return NormalizedDay(feedback=feedback, rejects=plan.rejects, stats=stats)
+    incomplete = int((~feedback["attribution_complete"]).sum())
+    return NormalizedDay(
+        feedback=feedback, rejects=plan.rejects, stats=plan.stats(feedback.height, incomplete)
+    )

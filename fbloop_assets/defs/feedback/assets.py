@@ -72,7 +72,13 @@ def normalized_feedback(context: dg.AssetExecutionContext, fbloop: FbloopResourc
     path = sink_parquet(plan.feedback, lake.table_path("normalized_feedback", day))
     write_parquet(plan.rejects, lake.rejects_path("normalized_feedback", day))
     written = pl.scan_parquet(path)
-    stats = plan.stats(written)
+    per_type = (
+        written.group_by("event_type")
+        .agg(pl.len().alias("rows"), (~pl.col("attribution_complete")).sum().alias("incomplete"))
+        .sort("event_type")
+        .collect()
+    )
+    stats = plan.stats(int(per_type["rows"].sum()), int(per_type["incomplete"].sum()))
     findings = personal_data_findings(
         written.select("subject_key", "age_bucket").collect(), config.privacy.mode
     )
@@ -82,13 +88,13 @@ def normalized_feedback(context: dg.AssetExecutionContext, fbloop: FbloopResourc
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={"privacy_mode": config.privacy.mode, "findings": dg.MetadataValue.json(findings)},
     )
-    by_type = dict(sorted(written.group_by("event_type").len().collect().iter_rows()))
+    by_type = dict(zip(per_type["event_type"], per_type["rows"], strict=True))
     used_days = [d.isoformat() for d, p in zip(rec_days, rec_paths, strict=True) if p.exists()]
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": stats["normalized"],
             "dagster/column_schema": column_schema(written.collect_schema()),
-            **{k: v for k, v in stats.items() if k != "joined"},
+            **stats,
             "by_event_type": counts_table(by_type, key="event_type"),
             "privacy_mode": config.privacy.mode,
             "recommendation_days_read": dg.MetadataValue.json(used_days),
