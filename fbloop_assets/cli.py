@@ -13,7 +13,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from fbloop_assets.lib.lake import resolve_data_dir
@@ -65,7 +65,8 @@ def _render_simulation(manifest: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def cmd_simulate(args: argparse.Namespace) -> None:
+def _simulate(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the simulator with the command's world options; the manifest, with the data directory."""
     from fbloop_assets.lib.simulate import simulate
 
     data_dir = resolve_data_dir()
@@ -77,7 +78,11 @@ def cmd_simulate(args: argparse.Namespace) -> None:
         signals_per_day=args.signals_per_day,
         progress=_progress,
     )
-    _emit(manifest | {"data_dir": str(data_dir)}, args.json, _render_simulation)
+    return manifest | {"data_dir": str(data_dir)}
+
+
+def cmd_simulate(args: argparse.Namespace) -> None:
+    _emit(_simulate(args), args.json, _render_simulation)
 
 
 def _render_day(summary: dict[str, Any]) -> str:
@@ -124,26 +129,25 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> None:
     from fbloop_assets.daily_run import ensure_dagster_home, run_day
-    from fbloop_assets.lib.simulate import simulate
 
     _preflight()
     home = ensure_dagster_home()
-    data_dir = resolve_data_dir()
-    _progress(f"simulating {args.days} day(s) into {data_dir}/landing")
-    simulate(
-        data_dir,
-        days=args.days,
-        seed=args.seed,
-        start=args.start,
-        signals_per_day=args.signals_per_day,
-        progress=_progress,
-    )
+    manifest = _simulate(args)
     days = []
-    for i in range(args.days):
-        day = args.start + timedelta(days=i)
-        _progress(f"day {i + 1}/{args.days}: running the daily loop for {day} (instance {home})")
-        days.append(run_day(day).as_dict())
+    for i, day in enumerate(manifest["days"], start=1):
+        _progress(f"day {i}/{args.days}: running the daily loop for {day} (instance {home})")
+        days.append(run_day(date.fromisoformat(day)).as_dict())
     _emit({"days": days}, args.json, lambda p: "\n".join(_render_day(d) for d in p["days"]))
+
+
+def _world_options(parser: argparse.ArgumentParser) -> None:
+    """The flags that shape the simulated world, shared by `simulate` and `demo`."""
+    parser.add_argument(
+        "--start", type=_iso_date, default=date(2026, 1, 1), help="first day, YYYY-MM-DD (2026-01-01)"
+    )
+    parser.add_argument(
+        "--signals-per-day", type=_positive, default=20_000, help="outcome signals per day (20000)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -155,12 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("simulate", help="write a synthetic influencer world into the landing zone")
     sim.add_argument("--days", type=_positive, required=True, help="number of days to simulate")
     sim.add_argument("--seed", type=int, required=True, help="random seed (same seed, same files)")
-    sim.add_argument(
-        "--start", type=_iso_date, default=date(2026, 1, 1), help="first day, YYYY-MM-DD (2026-01-01)"
-    )
-    sim.add_argument(
-        "--signals-per-day", type=_positive, default=20_000, help="outcome signals per day (20000)"
-    )
+    _world_options(sim)
     sim.add_argument("--json", action="store_true", help="print the simulation manifest as JSON")
     sim.set_defaults(func=cmd_simulate)
 
@@ -174,10 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="simulate a world and run the daily loop over every simulated day")
     demo.add_argument("--days", type=_positive, default=3, help="number of days (3)")
     demo.add_argument("--seed", type=int, default=7, help="random seed (7)")
-    demo.add_argument("--start", type=_iso_date, default=date(2026, 1, 1), help="first day (2026-01-01)")
-    demo.add_argument(
-        "--signals-per-day", type=_positive, default=20_000, help="outcome signals per day (20000)"
-    )
+    _world_options(demo)
     demo.add_argument("--json", action="store_true", help="print the per-day summaries as JSON")
     demo.set_defaults(func=cmd_demo)
     return parser
