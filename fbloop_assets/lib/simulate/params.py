@@ -95,7 +95,7 @@ class SimParams:
     # Bad rows: this share of each file's good rows, per defect kind, at least one of each kind
     # that the file's format can carry (malformed values only in CSV and JSONL).
     bad_row_share: float = 0.001
-    # An unparseable extra signals file lands on this day (0-based day index of the run).
+    # An unparseable extra signals file lands on this day (days after the simulation's start).
     unparseable_file_day: int = 1
     # Consented conversions per day whose subject id, URL and comment carry canary values.
     canaries_per_day: int = 3

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,14 +31,15 @@ from fbloop_assets.lib.simulate.traffic import play_day
 from fbloop_assets.lib.simulate.world import World, make_world
 
 EVENT_TIME = {"outcome_signals": "timestamp", "labels": "labeled_at"}
-# The files the simulator owns; a re-run replaces exactly these.
-FILES = {
-    "creators": ("creators.parquet",),
-    "campaigns": ("campaigns.jsonl",),
-    "recommendations": ("serving_log.jsonl",),
-    "outcome_signals": ("platform_api.parquet", "shop_pixel.csv", "partner_feed.jsonl"),
-    "labels": ("labels.csv",),
-}
+# What the simulator delivers each day, (source, file); a re-run replaces exactly these files.
+DELIVERIES = (
+    ("creators", "creators.parquet"),
+    ("campaigns", "campaigns.jsonl"),
+    ("recommendations", "serving_log.jsonl"),
+    ("outcome_signals", "platform_api.parquet"),
+    ("outcome_signals", "shop_pixel.csv"),
+    ("labels", "labels.csv"),
+)
 UNPARSEABLE = "partner_feed.jsonl"
 TRUNCATED_FEED = '{"signal_id": "pf-1", "event_type": "click", "metric_value": 3}\n{"signal_id": "pf-2", "ev'
 
@@ -67,7 +68,7 @@ class Simulation:
         self.params = params or SimParams()
         self.world: World = make_world(self.params, seed, start)
         self.pending: dict[date, dict[str, list[pl.DataFrame]]] = defaultdict(lambda: defaultdict(list))
-        self.day_index = 0
+        self.start = start
 
     def _rng(self, stream: int, day: date) -> np.random.Generator:
         return np.random.default_rng([self.seed, stream, day.toordinal()])
@@ -95,9 +96,7 @@ class Simulation:
         arrived = self.pending.pop(day, {})
         signals = _concat(arrived.get("outcome_signals"), traffic.signals)
         labels = _concat(arrived.get("labels"), traffic.labels)
-        manifest = self._deliver(day, traffic.recommendations, signals, labels)
-        self.day_index += 1
-        return manifest
+        return self._deliver(day, traffic.recommendations, signals, labels)
 
     def pending_after(self, last_day: date) -> dict[str, int]:
         """Events drawn but arriving after ``last_day``: not delivered, not in any count."""
@@ -115,22 +114,20 @@ class Simulation:
         rng = self._rng(2, day)
         share = self.params.bad_row_share
         signals, labels, canaries = self._plant_canaries(day, signals, labels, rng)
-        for source, names in FILES.items():
-            for name in names:
-                (self.lake.landing_dir(source, day) / name).unlink(missing_ok=True)
+        for source, name in (*DELIVERIES, ("outcome_signals", UNPARSEABLE)):
+            (self.lake.landing_dir(source, day) / name).unlink(missing_ok=True)
 
         manifest: dict[str, Any] = {}
-        platform = signals.filter(pl.col("source") == "platform_api")
-        shop = signals.filter(pl.col("source") != "platform_api")
-        deliveries = (
-            ("creators", "creators.parquet", self.world.creators),
-            ("campaigns", "campaigns.jsonl", self.world.campaigns),
-            ("recommendations", "serving_log.jsonl", recommendations),
-            ("outcome_signals", "platform_api.parquet", platform),
-            ("outcome_signals", "shop_pixel.csv", shop),
-            ("labels", "labels.csv", labels),
-        )
-        for source, name, good in deliveries:
+        frames = {
+            "creators.parquet": self.world.creators,
+            "campaigns.jsonl": self.world.campaigns,
+            "serving_log.jsonl": recommendations,
+            "platform_api.parquet": signals.filter(pl.col("source") == "platform_api"),
+            "shop_pixel.csv": signals.filter(pl.col("source") != "platform_api"),
+            "labels.csv": labels,
+        }
+        for source, name in DELIVERIES:
+            good = frames[name]
             target = self.lake.landing_dir(source, day) / name
             text = target.suffix != ".parquet"
             rows, bad = with_bad_rows(good, source, day_end, text, share, rng)
@@ -150,7 +147,7 @@ class Simulation:
             sorted(signals.group_by("event_type").len().iter_rows())
         )
         manifest["bad_files"] = []
-        if self.day_index == self.params.unparseable_file_day:
+        if (day - self.start).days == self.params.unparseable_file_day:
             target = self.lake.landing_dir("outcome_signals", day) / UNPARSEABLE
             with atomic_path(target) as tmp:
                 # a partner's export cut off mid-record: no JSON Lines reader can make sense of it
@@ -210,8 +207,7 @@ def simulate(
     """Simulate ``days`` days from ``start`` into ``data_dir``; return (and write) the manifest."""
     if days < 1:
         raise ValueError(f"days must be at least 1, got {days}")
-    params = params or SimParams()
-    params = SimParams(**(asdict(params) | {"signals_per_day": signals_per_day}))
+    params = replace(params or SimParams(), signals_per_day=signals_per_day)
     sim = Simulation(data_dir, seed, start, params)
     per_day: dict[str, Any] = {}
     for i in range(days):

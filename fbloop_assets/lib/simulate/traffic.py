@@ -187,7 +187,7 @@ def _conversions(
                 "subject_no": rng.integers(1, params.subject_pool + 1, size=m),
                 "subject_age": age.astype(np.int64),
                 "subject_country": country,
-                "consent_analytics": np.where(consent_draw == 0, True, False),
+                "consent_analytics": consent_draw == 0,
                 "consent_missing": consent_draw == 2,
                 "has_url": url,
             },
