@@ -128,25 +128,45 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from fbloop_assets.daily_run import ensure_dagster_home, run_day
+    import dagster as dg
+
+    from fbloop_assets.daily_run import ensure_dagster_home
+    from fbloop_assets.demo import clear_state, render, run_demo
+    from fbloop_assets.lib.config import load_config
 
     _preflight()
     home = ensure_dagster_home()
-    manifest = _simulate(args)
-    days = []
-    for i, day in enumerate(manifest["days"], start=1):
-        _progress(f"day {i}/{args.days}: running the daily loop for {day} (instance {home})")
-        days.append(run_day(date.fromisoformat(day)).as_dict())
-    _emit({"days": days}, args.json, lambda p: "\n".join(_render_day(d) for d in p["days"]))
+    data_dir = resolve_data_dir()
+    if args.fresh:
+        clear_state(data_dir)
+    _progress(f"closed loop over {args.days} day(s), seed {args.seed}: data {data_dir}, instance {home}")
+    started = time.perf_counter()
+    with dg.DagsterInstance.get() as instance:
+        report = run_demo(
+            data_dir,
+            load_config(),
+            days=args.days,
+            seed=args.seed,
+            start=args.start,
+            signals_per_day=args.signals_per_day,
+            instance=instance,
+            progress=_progress,
+        )
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    _progress(f"done in {report['seconds']} s")
+    _emit(report, args.json, render)
 
 
-def _world_options(parser: argparse.ArgumentParser) -> None:
+def _world_options(parser: argparse.ArgumentParser, signals_per_day: int) -> None:
     """The flags that shape the simulated world, shared by `simulate` and `demo`."""
     parser.add_argument(
         "--start", type=_iso_date, default=date(2026, 1, 1), help="first day, YYYY-MM-DD (2026-01-01)"
     )
     parser.add_argument(
-        "--signals-per-day", type=_positive, default=20_000, help="outcome signals per day (20000)"
+        "--signals-per-day",
+        type=_positive,
+        default=signals_per_day,
+        help=f"outcome signals per day ({signals_per_day})",
     )
 
 
@@ -159,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("simulate", help="write a synthetic influencer world into the landing zone")
     sim.add_argument("--days", type=_positive, required=True, help="number of days to simulate")
     sim.add_argument("--seed", type=int, required=True, help="random seed (same seed, same files)")
-    _world_options(sim)
+    _world_options(sim, 20_000)
     sim.add_argument("--json", action="store_true", help="print the simulation manifest as JSON")
     sim.set_defaults(func=cmd_simulate)
 
@@ -170,11 +190,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     run.set_defaults(func=cmd_run)
 
-    demo = sub.add_parser("demo", help="simulate a world and run the daily loop over every simulated day")
-    demo.add_argument("--days", type=_positive, default=3, help="number of days (3)")
+    demo = sub.add_parser(
+        "demo", help="the closed loop: serve with production weights, simulate the world, run the daily loop"
+    )
+    demo.add_argument("--days", type=_positive, default=14, help="number of days (14)")
     demo.add_argument("--seed", type=int, default=7, help="random seed (7)")
-    _world_options(demo)
-    demo.add_argument("--json", action="store_true", help="print the per-day summaries as JSON")
+    _world_options(demo, 40_000)
+    demo.add_argument(
+        "--fresh",
+        action="store_true",
+        help="first remove an earlier demo's data (landing, warehouse, weights, ...)",
+    )
+    demo.add_argument("--json", action="store_true", help="print the per-day reports as JSON")
     demo.set_defaults(func=cmd_demo)
     return parser
 

@@ -16,6 +16,7 @@ import dagster as dg
 from fbloop_assets.definitions import defs
 
 JOB_NAME = "daily_feedback_loop"
+REFERENCE_JOB = "reference_data"
 
 
 class RunFailed(RuntimeError):
@@ -47,6 +48,7 @@ class DaySummary:
     quarantined: dict[str, int] = field(default_factory=dict)
     feedback: dict[str, int] = field(default_factory=dict)
     checks: dict[str, str] = field(default_factory=dict)
+    loop: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -63,10 +65,8 @@ def _root_cause(error: Any) -> str:  # dagster's SerializableErrorInfo
     return lines[-1] if lines else error.cls_name or "unknown error"
 
 
-def run_day(day: date, instance: dg.DagsterInstance | None = None) -> DaySummary:
-    """Materialize every asset of the daily job for ``day``; raise RunFailed if a step fails."""
-    instance = instance or dg.DagsterInstance.get()
-    job = defs.resolve_job_def(JOB_NAME)
+def _execute(job_name: str, day: date, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    job = defs.resolve_job_def(job_name)
     result = job.execute_in_process(
         partition_key=day.isoformat(),
         instance=instance,
@@ -81,8 +81,19 @@ def run_day(day: date, instance: dg.DagsterInstance | None = None) -> DaySummary
             if e.is_step_failure and e.step_failure_data.error
         )
         raise RunFailed(
-            f"daily run for {day} failed ({detail or 'see the Dagster UI'}); run id {result.run_id}"
+            f"{job_name} run for {day} failed ({detail or 'see the Dagster UI'}); run id {result.run_id}"
         )
+    return result
+
+
+def ingest_reference(day: date, instance: dg.DagsterInstance | None = None) -> str:
+    """Materialize the day's creator and campaign snapshots (what suggestions are scored against)."""
+    return _execute(REFERENCE_JOB, day, instance or dg.DagsterInstance.get()).run_id
+
+
+def run_day(day: date, instance: dg.DagsterInstance | None = None) -> DaySummary:
+    """Materialize every asset of the daily job for ``day``; raise RunFailed if a step fails."""
+    result = _execute(JOB_NAME, day, instance or dg.DagsterInstance.get())
     summary = DaySummary(
         date=day.isoformat(), run_id=result.run_id, dagster_home=os.environ.get("DAGSTER_HOME", "")
     )
@@ -98,8 +109,27 @@ def run_day(day: date, instance: dg.DagsterInstance | None = None) -> DaySummary
         }
     for mat in result.asset_materializations_for_node("normalized_feedback"):
         values = _values(mat)
-        keys = ("normalized", "excluded_no_consent", "incomplete", "unknown_recommendation", "deduplicated")
-        summary.feedback = {k: values[k] for k in keys}
+        counts = ("normalized", "excluded_no_consent", "incomplete", "unknown_recommendation", "deduplicated")
+        summary.feedback = {k: values[k] for k in counts}
     for evaluation in result.get_asset_check_evaluations():
         summary.checks[evaluation.check_name] = "passed" if evaluation.passed else "failed"
+    for node, keys in _LOOP_VALUES.items():
+        for mat in result.asset_materializations_for_node(node):
+            values = _values(mat)
+            summary.loop |= {f"{node}/{k}": values[k] for k in keys if k in values}
     return summary
+
+
+_LOOP_VALUES: dict[str, tuple[str, ...]] = {
+    "feedback_dataset": ("dataset_version", "dagster/row_count", "labeled_records"),
+    "candidate_weights": ("candidate",),
+    "weights_evaluation": (
+        "candidate/ndcg_at_5",
+        "production/ndcg_at_5",
+        "candidate/snips_conversions_per_slate",
+        "production/snips_conversions_per_slate",
+        "candidate/snips_conversion_yield",
+        "production/snips_conversion_yield",
+    ),
+    "production_weights": ("production", "promoted", "reason"),
+}

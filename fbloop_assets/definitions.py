@@ -2,12 +2,14 @@
 
 import dagster as dg
 
-from fbloop_assets.defs import feedback, ingestion, loop
+from fbloop_assets.defs import dataset, feedback, ingestion, loop, weights
 from fbloop_assets.defs.resources import FbloopResource
 
 defs = dg.Definitions.merge(
     ingestion.defs,
     feedback.defs,
+    dataset.defs,
+    weights.defs,
     loop.defs,
     dg.Definitions(resources={"fbloop": FbloopResource()}),
 )

@@ -35,7 +35,14 @@ def check_tiny_day(summary_dict: dict, lake: Lake) -> None:
         "unknown_recommendation": 1,
         "deduplicated": 0,
     }
-    assert summary_dict["checks"] == {"no_personal_data": "passed"}
+    # one day of data is no evidence: the promotion checks fail, production stays
+    assert summary_dict["checks"] == {
+        "no_personal_data": "passed",
+        "enough_records": "failed",
+        "no_regression": "failed",
+    }
+    assert summary_dict["loop"]["production_weights/production"] == "w0"
+    assert summary_dict["loop"]["production_weights/promoted"] is False
     quarantine = pl.read_parquet(lake.table_path("quarantine", date.fromisoformat(DAY)))
     assert quarantine.select("source", "landing_row", "reason_code").rows() == [
         ("labels", 3, "duplicate"),

@@ -7,7 +7,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from fbloop_assets.lib.features import INITIAL_WEIGHTS
+from fbloop_assets.lib.registry import INITIAL
 from fbloop_assets.lib.ingest import read_raw
 from fbloop_assets.lib.simulate import SimParams, simulate
 from fbloop_assets.lib.simulate.traffic import play_day
@@ -52,7 +52,7 @@ def test_signals_per_day_sizes_the_steady_traffic(tmp_path: Path) -> None:
 def big_day() -> tuple:
     params = SimParams()
     world = make_world(params, 3, START)
-    traffic = play_day(world, START, INITIAL_WEIGHTS, "w0", 20_000, params, np.random.default_rng(9))
+    traffic = play_day(world, START, INITIAL, 20_000, params, np.random.default_rng(9))
     return params, world, traffic
 
 
@@ -120,7 +120,7 @@ def test_the_days_before_a_campaign_starts_have_no_slates_for_it(tmp_path: Path)
     world = make_world(params, 3, START)
     early = world.campaigns["start_date"].max()
     traffic = play_day(
-        world, early - timedelta(days=1), INITIAL_WEIGHTS, "w0", 500, params, np.random.default_rng(0)
+        world, early - timedelta(days=1), INITIAL, 500, params, np.random.default_rng(0)
     )
     late_starters = world.campaigns.filter(pl.col("start_date") == early)["campaign_id"]
     assert not traffic.recommendations["campaign_id"].is_in(late_starters.implode()).any()

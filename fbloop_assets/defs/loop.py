@@ -5,7 +5,16 @@ import dagster as dg
 daily_feedback_loop = dg.define_asset_job(
     "daily_feedback_loop",
     selection=dg.AssetSelection.all(),
-    description="Ingest, validate, quarantine and normalize one UTC day of feedback.",
+    description=(
+        "The whole loop for one UTC day: ingest, validate, quarantine, normalize, build the feedback "
+        "dataset, fit and evaluate candidate weights, promote them when the checks pass."
+    ),
+)
+
+reference_data = dg.define_asset_job(
+    "reference_data",
+    selection=dg.AssetSelection.assets("creators", "campaigns"),
+    description="The day's creator and campaign snapshots alone, for serving before the day's loop has run.",
 )
 
 # A tick at 02:00 UTC on day D runs partition D-1, once its last signals have landed.
@@ -13,4 +22,4 @@ daily_feedback_loop_schedule = dg.build_schedule_from_partitioned_job(
     daily_feedback_loop, hour_of_day=2, name="daily_feedback_loop_schedule"
 )
 
-defs = dg.Definitions(jobs=[daily_feedback_loop], schedules=[daily_feedback_loop_schedule])
+defs = dg.Definitions(jobs=[daily_feedback_loop, reference_data], schedules=[daily_feedback_loop_schedule])

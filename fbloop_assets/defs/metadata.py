@@ -29,3 +29,18 @@ def preview(frame: pl.DataFrame, rows: int = 10) -> dg.MetadataValue:
     for row in head.iter_rows():
         lines.append("| " + " | ".join("" if v is None else str(v).replace("|", "\\|") for v in row) + " |")
     return dg.MetadataValue.md("\n".join(lines))
+
+
+def md_table(headers: list[str], rows: list[list[object]]) -> dg.MetadataValue:
+    """A Markdown table; floats with 4 decimals, None as a dash."""
+
+    def cell(value: object) -> str:
+        if value is None:
+            return "–"
+        if isinstance(value, float):
+            return f"{value:.4f}"
+        return str(value).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return dg.MetadataValue.md("\n".join(lines))

@@ -1,4 +1,4 @@
-"""fbloop's one configuration file: attribution windows, privacy, lookbacks (and, later, thresholds).
+"""fbloop's one configuration file: attribution windows, privacy, lookbacks, the loop's parameters.
 
 The file is TOML, found at ``$FBLOOP_CONFIG`` or else ``./fbloop.toml``; every key is optional
 and falls back to the default documented in the shipped ``fbloop.toml``. Unknown keys are an
@@ -53,10 +53,78 @@ class IngestionConfig:
 
 
 @dataclass(frozen=True)
+class ServingConfig:
+    """How `fbloop suggest` draws a slate: Plackett-Luce over ``standardized score / temperature``."""
+
+    temperature: float = 0.4
+    slate_size: int = 10
+
+
+@dataclass(frozen=True)
+class PerformanceConfig:
+    """The creator's past conversion rate, a feature learned from feedback."""
+
+    window_days: int = 28
+    # Clicks of pseudo-evidence pulling a creator's conversion rate towards the catalog's rate.
+    prior_clicks: float = 200.0
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """Which days a FeedbackDataset version holds and how it is split for evaluation."""
+
+    window_days: int = 7
+    # Share of requests (by a hash of the request id) kept out of fitting, for offline evaluation.
+    holdout_share: float = 0.3
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """How candidate weights are fitted and how far they may move from production."""
+
+    # Share of the fitting weight each kind of evidence carries.
+    label_weight: float = 0.5
+    conversion_weight: float = 0.3
+    click_weight: float = 0.15
+    engagement_weight: float = 0.05
+    # Inverse-propensity weights are capped at this value (then normalized to mean 1).
+    propensity_clip: float = 10.0
+    # Inverse L2 regularization strength of the logistic model (scikit-learn's C).
+    regularization_c: float = 1.0
+    # Largest change of any single weight in one cycle.
+    max_step: float = 0.5
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """Offline metrics."""
+
+    # Importance weights (target / logged propensity) are capped at this value in IPS and SNIPS.
+    ips_clip: float = 10.0
+
+
+@dataclass(frozen=True)
+class PromotionConfig:
+    """Thresholds of the checks that gate `production_weights`."""
+
+    min_records: int = 2000
+    min_labeled: int = 100
+    # The candidate may be at most this much worse than production (absolute NDCG@5 / relative SNIPS).
+    ndcg_tolerance: float = 0.01
+    snips_tolerance: float = 0.05
+
+
+@dataclass(frozen=True)
 class FbloopConfig:
     attribution_windows_days: AttributionWindows = field(default_factory=AttributionWindows)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     ingestion: IngestionConfig = field(default_factory=IngestionConfig)
+    serving: ServingConfig = field(default_factory=ServingConfig)
+    performance: PerformanceConfig = field(default_factory=PerformanceConfig)
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    promotion: PromotionConfig = field(default_factory=PromotionConfig)
 
 
 def _build(cls: type, raw: dict[str, Any], where: str) -> Any:
@@ -95,6 +163,22 @@ def parse_config(text: str, origin: str = "<config>") -> FbloopConfig:
         raise ConfigError("attribution windows must be >= 0 days")
     if config.ingestion.recommendation_lookback_days < windows.longest().days:
         raise ConfigError("ingestion.recommendation_lookback_days must cover the longest attribution window")
+    for name, value in (
+        ("serving.temperature", config.serving.temperature),
+        ("serving.slate_size", config.serving.slate_size),
+        ("performance.window_days", config.performance.window_days),
+        ("dataset.window_days", config.dataset.window_days),
+        ("training.propensity_clip", config.training.propensity_clip),
+        ("training.regularization_c", config.training.regularization_c),
+        ("training.max_step", config.training.max_step),
+        ("evaluation.ips_clip", config.evaluation.ips_clip),
+    ):
+        if value <= 0:
+            raise ConfigError(f"{name} must be positive, got {value}")
+    if not 0.0 < config.dataset.holdout_share < 1.0:
+        raise ConfigError(
+            f"dataset.holdout_share must be between 0 and 1, got {config.dataset.holdout_share}"
+        )
     return config
 
 

@@ -5,6 +5,10 @@ Layout (``<data>`` is ``$FBLOOP_DATA_DIR``, default ``./data``)::
     <data>/landing/<source>/<YYYY-MM-DD>/*.{csv,jsonl,parquet}   what upstream systems deliver
     <data>/rejects/<stage>/<YYYY-MM-DD>.parquet                   rows a stage refused, with reasons
     <data>/warehouse/<asset>/<YYYY-MM-DD>.parquet                 one file per asset and daily partition
+    <data>/warehouse/<asset>/<YYYY-MM-DD>.json                    a daily decision record (dataset, weights)
+    <data>/datasets/<version>/                                    FeedbackDataset versions
+    <data>/weights/                                               weights versions and the production history
+    <data>/exports/                                               anonymized training exports
     <data>/simulation/                                            simulator truth; never read by the pipeline
 
 Every write goes to a temporary file in the target folder and is renamed into place, so a
@@ -14,6 +18,7 @@ reader sees the old file or the new one, never half of one.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -21,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -42,6 +48,10 @@ class Lake:
 
     def table_path(self, asset: str, day: date) -> Path:
         return self.root / "warehouse" / asset / f"{day.isoformat()}.parquet"
+
+    def record_path(self, asset: str, day: date) -> Path:
+        """A small JSON record of an asset's daily decision (dataset version, candidate, promotion)."""
+        return self.root / "warehouse" / asset / f"{day.isoformat()}.json"
 
     def rejects_path(self, stage: str, day: date) -> Path:
         return self.root / "rejects" / stage / f"{day.isoformat()}.parquet"
@@ -71,6 +81,13 @@ def write_parquet(frame: pl.DataFrame, target: Path) -> Path:
     """Write ``frame`` to ``target`` atomically (zstd-compressed Parquet)."""
     with atomic_path(target) as tmp:
         frame.write_parquet(tmp, compression="zstd", statistics=True)
+    return target
+
+
+def write_json(payload: Any, target: Path) -> Path:
+    """Write ``payload`` as indented JSON to ``target`` atomically."""
+    with atomic_path(target) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
     return target
 
 

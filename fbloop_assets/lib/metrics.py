@@ -17,9 +17,8 @@ Nothing here knows about campaigns, weights or Dagster.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
+import numpy.typing as npt
 
 
 def _dcg(gains: np.ndarray, k: int) -> float:
@@ -27,7 +26,7 @@ def _dcg(gains: np.ndarray, k: int) -> float:
     return float(np.sum(top / np.log2(np.arange(2, top.size + 2))))
 
 
-def ndcg_at_k(ranked: Sequence[float], judged: Sequence[float], k: int = 5) -> float | None:
+def ndcg_at_k(ranked: npt.ArrayLike, judged: npt.ArrayLike, k: int = 5) -> float | None:
     """NDCG@k of one query: ``ranked`` relevances in ranked order, ``judged`` all its relevances."""
     ideal = _dcg(np.sort(np.asarray(judged, dtype=np.float64))[::-1], k)
     if ideal <= 0:
@@ -35,7 +34,7 @@ def ndcg_at_k(ranked: Sequence[float], judged: Sequence[float], k: int = 5) -> f
     return _dcg(np.asarray(ranked, dtype=np.float64), k) / ideal
 
 
-def precision_at_k(ranked: Sequence[float], k: int = 5) -> float:
+def precision_at_k(ranked: npt.ArrayLike, k: int = 5) -> float:
     """Share of the first ``k`` ranked items that are relevant (relevance > 0), over k."""
     top = np.asarray(ranked, dtype=np.float64)[:k]
     return float(np.sum(top > 0)) / k
@@ -64,7 +63,7 @@ def snips(rewards: np.ndarray, target: np.ndarray, logged: np.ndarray, clip: flo
     return float(np.sum(w * np.asarray(rewards, dtype=np.float64))) / total if total > 0 else float("nan")
 
 
-def gini(exposures: Sequence[float]) -> float:
+def gini(exposures: npt.ArrayLike) -> float:
     """Gini coefficient of exposure counts (include the zeros of creators never shown)."""
     x = np.sort(np.asarray(exposures, dtype=np.float64))
     n, total = x.size, x.sum()
@@ -74,7 +73,7 @@ def gini(exposures: Sequence[float]) -> float:
     return float((2.0 * np.sum(ranks * x)) / (n * total) - (n + 1.0) / n)
 
 
-def coverage(shown: Sequence[str], catalog_size: int) -> float:
+def coverage(shown: list[str], catalog_size: int) -> float:
     """Share of the catalog that was shown at least once."""
     if catalog_size <= 0:
         raise ValueError(f"catalog_size must be positive, got {catalog_size}")

@@ -7,12 +7,22 @@ probability is the logged ``propensity``; the probability of the whole slate is 
 a slate's propensities. Sampling uses the Gumbel-top-k trick (sorting ``s / T + Gumbel noise``
 draws exactly this distribution), which vectorizes over many requests.
 
+Scores are first divided by their standard deviation over the pool (`standardized`), so the
+temperature alone sets how much serving explores, whatever the scale of the weights: a
+candidate that changes the order of creators does not also silently change how greedy serving is.
+
 This module does not compute scores (see `features`) and does not log anything.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+
+def standardized(scores: np.ndarray) -> np.ndarray:
+    """Scores over their standard deviation in the pool (unchanged when they are all equal)."""
+    spread = float(np.std(scores)) if scores.size else 0.0
+    return scores / spread if spread > 0 else scores
 
 
 def plackett_luce_slates(

@@ -52,7 +52,7 @@ class SimParams:
     n_campaigns: int = 40
     slate_size: int = 10
     # Softmax temperature of the Plackett-Luce serving policy: lower is greedier.
-    serving_temperature: float = 0.35
+    serving_temperature: float = 0.4
     engagement_noise_sigma: float = 0.35  # log-normal spread of engagement rates within a tier
 
     # Inauthentic audiences: HypeAuditor's fraud reports find a large share of Instagram accounts

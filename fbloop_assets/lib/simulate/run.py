@@ -1,16 +1,18 @@
 """Run the synthetic world day by day and deliver its files into the landing zone.
 
-A `Simulation` holds the world and the events that have not arrived yet. Each `step` serves one
-day's suggestions with the weights it is given (the closed loop passes the production weights),
-files every resulting event under the UTC day it arrives, and delivers the day's files: reference
-snapshots, the serving log, platform reports, shop conversions and reviewer labels, each with
-its injected bad rows. `simulate` runs the steps with the initial weights and writes the truth
-and a manifest of exactly what was delivered, which tests compare with what the pipeline kept.
+A `Simulation` holds the world and the events that have not arrived yet. Each `step` delivers
+the day's reference snapshots, has the day's suggestion requests served (by the closed loop's
+server, which uses the production weights, or else with the hand-set weights), files every
+resulting event under the UTC day it arrives, and delivers the day's serving log, platform
+reports, shop conversions and reviewer labels, each with its injected bad rows. `simulate` runs
+the steps with the hand-set weights and writes the truth and a manifest of exactly what was
+delivered, which tests compare with what the pipeline kept.
 """
 
 from __future__ import annotations
 
 import json
+import zlib
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, replace
@@ -21,13 +23,13 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from fbloop_assets.lib.features import INITIAL_WEIGHTS, INITIAL_WEIGHTS_VERSION
 from fbloop_assets.lib.ingest import day_bounds
 from fbloop_assets.lib.lake import Lake, atomic_path, write_parquet
 from fbloop_assets.lib.landing import Reason
+from fbloop_assets.lib.registry import INITIAL
 from fbloop_assets.lib.simulate.defects import with_bad_rows
 from fbloop_assets.lib.simulate.params import SimParams
-from fbloop_assets.lib.simulate.traffic import play_day
+from fbloop_assets.lib.simulate.traffic import day_requests, respond, serve_with_world
 from fbloop_assets.lib.simulate.world import World, make_world
 
 EVENT_TIME = {"outcome_signals": "timestamp", "labels": "labeled_at"}
@@ -44,6 +46,9 @@ UNPARSEABLE = "partner_feed.jsonl"
 TRUNCATED_FEED = '{"signal_id": "pf-1", "event_type": "click", "metric_value": 3}\n{"signal_id": "pf-2", "ev'
 
 CANARY = "CANARY"
+
+# Answers one day's requests: (day, requests) -> (served rows, serving-log files written).
+Server = Callable[[date, pl.DataFrame], tuple[pl.DataFrame, list[Path]]]
 
 
 def simulation_dir(data_dir: Path) -> Path:
@@ -70,21 +75,38 @@ class Simulation:
         self.pending: dict[date, dict[str, list[pl.DataFrame]]] = defaultdict(lambda: defaultdict(list))
         self.start = start
 
-    def _rng(self, stream: int, day: date) -> np.random.Generator:
-        return np.random.default_rng([self.seed, stream, day.toordinal()])
+    def _rng(self, stream: int, day: date, *more: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, stream, day.toordinal(), *more])
 
-    def step(
-        self,
-        day: date,
-        weights: dict[str, float] | None = None,
-        weights_version: str = INITIAL_WEIGHTS_VERSION,
-    ) -> dict[str, Any]:
-        """Serve ``day`` with ``weights``, deliver everything arriving on ``day``; the day's manifest."""
+    def step(self, day: date, server: Server | None = None) -> dict[str, Any]:
+        """Deliver ``day``: reference data, the served slates, and every event arriving on ``day``.
+
+        ``server`` answers the day's suggestion requests (request_id, campaign_id, served_at)
+        after the reference snapshots have landed, and logs what it served itself; it returns
+        the served rows and the serving-log files it wrote. Without one the simulator serves the
+        hand-set weights through fbloop's suggestion code and writes ``serving_log.jsonl``.
+        """
         params = self.params
+        rng = self._rng(1, day)
         n_recs = max(params.slate_size, round(params.signals_per_day / params.signal_rows_per_recommendation))
-        traffic = play_day(
-            self.world, day, weights or INITIAL_WEIGHTS, weights_version, n_recs, params, self._rng(1, day)
-        )
+        manifest: dict[str, Any] = {}
+        self._clear(day)
+        for source, name in DELIVERIES[:2]:
+            frame = self.world.creators if source == "creators" else self.world.campaigns
+            self._deliver_file(day, source, name, frame, manifest)
+        requests = day_requests(self.world, day, n_recs, params, rng)
+        if server is None:
+            served = serve_with_world(self.world, requests, INITIAL, params, rng)
+            self._deliver_file(day, "recommendations", "serving_log.jsonl", served, manifest)
+        else:
+            served, files = server(day, requests)
+            manifest["recommendations"] = {
+                "files": [self.lake.relative(f) for f in files],
+                "rows": served.height,
+                "good": served.height,
+                "bad": {},
+            }
+        traffic = respond(self.world, served, params, rng)
         for source, frame in (("outcome_signals", traffic.signals), ("labels", traffic.labels)):
             arrival = frame.get_column(EVENT_TIME[source]).dt.date()
             for (arrives,), part in (
@@ -96,7 +118,8 @@ class Simulation:
         arrived = self.pending.pop(day, {})
         signals = _concat(arrived.get("outcome_signals"), traffic.signals)
         labels = _concat(arrived.get("labels"), traffic.labels)
-        return self._deliver(day, traffic.recommendations, signals, labels)
+        self._deliver_outcomes(day, signals, labels, manifest)
+        return manifest
 
     def pending_after(self, last_day: date) -> dict[str, int]:
         """Events drawn but arriving after ``last_day``: not delivered, not in any count."""
@@ -107,40 +130,56 @@ class Simulation:
                     counts[source] += sum(p.height for p in parts)
         return dict(sorted(counts.items()))
 
-    def _deliver(
-        self, day: date, recommendations: pl.DataFrame, signals: pl.DataFrame, labels: pl.DataFrame
-    ) -> dict[str, Any]:
-        _, day_end = day_bounds(day)
-        rng = self._rng(2, day)
-        share = self.params.bad_row_share
-        signals, labels, canaries = self._plant_canaries(day, signals, labels, rng)
+    def _clear(self, day: date) -> None:
+        """Remove what an earlier run delivered for ``day``, so a re-run replaces it exactly."""
         for source, name in (*DELIVERIES, ("outcome_signals", UNPARSEABLE)):
             (self.lake.landing_dir(source, day) / name).unlink(missing_ok=True)
 
-        manifest: dict[str, Any] = {}
-        frames = {
-            "creators.parquet": self.world.creators,
-            "campaigns.jsonl": self.world.campaigns,
-            "serving_log.jsonl": recommendations,
-            "platform_api.parquet": signals.filter(pl.col("source") == "platform_api"),
-            "shop_pixel.csv": signals.filter(pl.col("source") != "platform_api"),
-            "labels.csv": labels,
-        }
-        for source, name in DELIVERIES:
-            good = frames[name]
-            target = self.lake.landing_dir(source, day) / name
-            text = target.suffix != ".parquet"
-            rows, bad = with_bad_rows(good, source, day_end, text, share, rng)
-            if text:
-                _write_text(rows, target)
-            else:
-                write_parquet(rows, target)
-            entry = manifest.setdefault(source, {"files": [], "rows": 0, "good": 0, "bad": {}})
-            entry["files"].append(self.lake.relative(target))
-            entry["rows"] += rows.height
-            entry["good"] += good.height
-            for reason, n in bad.items():
-                entry["bad"][reason] = entry["bad"].get(reason, 0) + n
+    def _deliver_file(
+        self, day: date, source: str, name: str, good: pl.DataFrame, manifest: dict[str, Any]
+    ) -> None:
+        """Write ``good`` rows plus injected bad rows to the landing zone; count them in ``manifest``."""
+        _, day_end = day_bounds(day)
+        target = self.lake.landing_dir(source, day) / name
+        text = target.suffix != ".parquet"
+        rows, bad = with_bad_rows(
+            good,
+            source,
+            day_end,
+            text,
+            self.params.bad_row_share,
+            self._rng(2, day, zlib.crc32(name.encode())),
+        )
+        if text:
+            _write_text(rows, target)
+        else:
+            write_parquet(rows, target)
+        entry = manifest.setdefault(source, {"files": [], "rows": 0, "good": 0, "bad": {}})
+        entry["files"].append(self.lake.relative(target))
+        entry["rows"] += rows.height
+        entry["good"] += good.height
+        for reason, n in bad.items():
+            entry["bad"][reason] = entry["bad"].get(reason, 0) + n
+
+    def _deliver_outcomes(
+        self, day: date, signals: pl.DataFrame, labels: pl.DataFrame, manifest: dict[str, Any]
+    ) -> None:
+        signals, labels, canaries = self._plant_canaries(day, signals, labels, self._rng(3, day))
+        self._deliver_file(
+            day,
+            "outcome_signals",
+            "platform_api.parquet",
+            signals.filter(pl.col("source") == "platform_api"),
+            manifest,
+        )
+        self._deliver_file(
+            day,
+            "outcome_signals",
+            "shop_pixel.csv",
+            signals.filter(pl.col("source") != "platform_api"),
+            manifest,
+        )
+        self._deliver_file(day, "labels", "labels.csv", labels, manifest)
         lacks_consent = pl.col("subject_id").is_not_null() & ~pl.col("consent_analytics").fill_null(False)
         manifest["outcome_signals"]["good_without_consent"] = signals.filter(lacks_consent).height
         manifest["outcome_signals"]["by_event_type"] = dict(
@@ -160,7 +199,6 @@ class Simulation:
                 }
             )
         manifest["canaries"] = canaries
-        return manifest
 
     def _plant_canaries(
         self, day: date, signals: pl.DataFrame, labels: pl.DataFrame, rng: np.random.Generator
@@ -219,18 +257,23 @@ def simulate(
                 f"simulated {day} ({i + 1}/{days}): {s['recommendations']['rows']:,} recommendations, "
                 f"{s['outcome_signals']['rows']:,} signals, {s['labels']['rows']:,} labels"
             )
-    last = start + timedelta(days=days - 1)
+    return write_manifest(sim, per_day, signals_per_day)
+
+
+def write_manifest(sim: Simulation, per_day: dict[str, Any], signals_per_day: int) -> dict[str, Any]:
+    """Write the truth and ``simulation/manifest.json`` for the days simulated so far; return it."""
+    last = max(date.fromisoformat(d) for d in per_day)
     manifest = {
-        "seed": seed,
-        "start": start.isoformat(),
-        "n_days": days,
+        "seed": sim.seed,
+        "start": sim.start.isoformat(),
+        "n_days": len(per_day),
         "signals_per_day": signals_per_day,
-        "params": asdict(params),
+        "params": asdict(sim.params),
         "days": per_day,
         "pending_after_range": sim.pending_after(last),
         "truth": sim.write_truth(),
     }
-    target = simulation_dir(data_dir) / "manifest.json"
+    target = simulation_dir(sim.lake.root) / "manifest.json"
     with atomic_path(target) as tmp:
         tmp.write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
     return manifest

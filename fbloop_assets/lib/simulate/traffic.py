@@ -1,9 +1,10 @@
 """One day of synthetic traffic: served slates and everything that later happens to them.
 
-`play_day` serves Plackett-Luce slates to the day's suggestion requests with the given weights,
-then draws each suggestion's funnel (impressions, engagements, clicks, conversions) from the true
-relevance of its (campaign, creator) pair, the platform's delayed reports, the audience members
-behind conversions (with age, country and consent), and the reviewers' noisy labels. Every event
+`day_requests` spreads the day's suggestion requests over the active campaigns; fbloop's own
+suggestion code serves them (`serve_with_world`, or the closed loop's server); `respond` draws
+each suggestion's funnel (impressions, engagements, clicks, conversions) from the true relevance
+of its (campaign, creator) pair, the platform's delayed reports, the audience members behind
+conversions (with age, country and consent), and the reviewers' noisy labels. Every event
 carries its own timestamp; the caller files it under the UTC day it arrives. All frames follow
 the landing contract (`landing.COLUMNS`), so they can be written as they are.
 """
@@ -16,11 +17,11 @@ from datetime import UTC, date, datetime, time
 import numpy as np
 import polars as pl
 
-from fbloop_assets.lib.features import scores
 from fbloop_assets.lib.landing import AGE_BUCKETS, typed_schema
-from fbloop_assets.lib.serving import plackett_luce_slates
+from fbloop_assets.lib.registry import WeightsVersion
 from fbloop_assets.lib.simulate.params import COMMENTS, COUNTRIES, SimParams
 from fbloop_assets.lib.simulate.world import World
+from fbloop_assets.lib.suggest import ScoringContext, serve
 
 _HOUR_US = 3_600_000_000
 _DAY_US = 24 * _HOUR_US
@@ -37,16 +38,10 @@ class DayTraffic:
     labels: pl.DataFrame
 
 
-def _serve(
-    world: World,
-    day: date,
-    weights: dict[str, float],
-    weights_version: str,
-    n_recommendations: int,
-    params: SimParams,
-    rng: np.random.Generator,
+def day_requests(
+    world: World, day: date, n_recommendations: int, params: SimParams, rng: np.random.Generator
 ) -> pl.DataFrame:
-    """The day's slates: requests spread over active campaigns by budget, served at random times."""
+    """The day's suggestion requests: spread over active campaigns by budget, at random times."""
     active = world.campaigns.filter((pl.col("start_date") <= day) & (pl.col("end_date") >= day))
     active = active.join(world.pairs.select("campaign_id").unique(), on="campaign_id", how="semi")
     if active.height == 0:
@@ -54,51 +49,25 @@ def _serve(
     n_requests = max(1, -(-n_recommendations // params.slate_size))
     budget = active["budget"].to_numpy()
     per_campaign = rng.multinomial(n_requests, budget / budget.sum())
-    slates = []
-    for campaign_id, n in zip(active["campaign_id"].to_list(), per_campaign, strict=True):
-        if n == 0:
-            continue
-        pool = world.pairs.filter(pl.col("campaign_id") == campaign_id)
-        pool_scores = scores(pool, weights)
-        chosen, propensity = plackett_luce_slates(
-            pool_scores, int(n), params.slate_size, params.serving_temperature, rng
-        )
-        k = chosen.shape[1]
-        slates.append(
-            pl.DataFrame(
-                {
-                    "campaign_id": campaign_id,
-                    "slot": np.repeat(np.arange(int(n)), k),
-                    "creator_id": pool["creator_id"].to_numpy()[chosen.ravel()],
-                    "relevance": pool["relevance"].to_numpy()[chosen.ravel()],
-                    "rank": np.tile(np.arange(1, k + 1), int(n)),
-                    "score": np.round(pool_scores[chosen.ravel()], 6),
-                    "propensity": propensity.ravel(),
-                }
-            )
-        )
-    served = pl.concat(slates)
-    requests = served.select("campaign_id", "slot").unique(maintain_order=True)
+    campaign_ids = np.repeat(np.asarray(active["campaign_id"].to_list()), per_campaign)
     start_us = int(datetime.combine(day, time(0), tzinfo=UTC).timestamp() * 1_000_000)
-    requests = (
-        requests.with_columns(
-            pl.Series("served_us", start_us + np.sort(rng.integers(0, _DAY_US, size=requests.height)))
-        )
-        .with_row_index("request_no", offset=1)
-        .with_columns(
-            pl.format(
-                "req-{}-{}", pl.lit(day.strftime("%Y%m%d")), pl.col("request_no").cast(pl.String).str.zfill(6)
-            ).alias("request_id")
-        )
-    )
-    served = served.join(requests, on=["campaign_id", "slot"]).sort("request_no", "rank")
-    return served.with_row_index("rec_no", offset=1).with_columns(
-        pl.format(
-            "rec-{}-{}", pl.lit(day.strftime("%Y%m%d")), pl.col("rec_no").cast(pl.String).str.zfill(7)
-        ).alias("recommendation_id"),
-        pl.lit(weights_version).alias("weights_version"),
-        pl.from_epoch("served_us", time_unit="us").dt.replace_time_zone("UTC").alias("served_at"),
-    )
+    served_us = start_us + np.sort(rng.integers(0, _DAY_US, size=campaign_ids.size))
+    order = rng.permutation(campaign_ids.size)  # campaigns interleave over the day
+    return pl.DataFrame(
+        {
+            "request_id": [f"req-{day:%Y%m%d}-{i:06d}" for i in range(1, campaign_ids.size + 1)],
+            "campaign_id": campaign_ids[order],
+            "served_at": served_us,
+        }
+    ).with_columns(pl.from_epoch("served_at", time_unit="us").dt.replace_time_zone("UTC"))
+
+
+def serve_with_world(
+    world: World, requests: pl.DataFrame, weights: WeightsVersion, params: SimParams, rng: np.random.Generator
+) -> pl.DataFrame:
+    """Serve ``requests`` through fbloop's suggestion code, scored against the world's catalog."""
+    context = ScoringContext.build(world.campaigns, world.creators, None, weights)
+    return serve(context, requests, params.slate_size, params.serving_temperature, rng)
 
 
 def _platform_reports(
@@ -321,19 +290,28 @@ def _labels(recs: pl.DataFrame, world: World, params: SimParams, rng: np.random.
     )
 
 
+def respond(world: World, served: pl.DataFrame, params: SimParams, rng: np.random.Generator) -> DayTraffic:
+    """Everything that follows from ``served`` recommendations (the serving log's rows)."""
+    recs = served.join(
+        world.pairs.select("campaign_id", "creator_id", "relevance"),
+        on=["campaign_id", "creator_id"],
+        how="left",
+    ).with_columns(pl.col("served_at").dt.epoch("us").alias("served_us"))
+    if recs["relevance"].null_count():
+        raise ValueError("served a creator that is not eligible for its campaign in the simulated world")
+    signals = _signals(recs, world, params, rng)
+    labels = _labels(recs, world, params, rng)
+    return DayTraffic(recommendations=served, signals=signals, labels=labels)
+
+
 def play_day(
     world: World,
     day: date,
-    weights: dict[str, float],
-    weights_version: str,
+    weights: WeightsVersion,
     n_recommendations: int,
     params: SimParams,
     rng: np.random.Generator,
 ) -> DayTraffic:
     """Serve ``day``'s suggestions with ``weights`` and draw everything that follows from them."""
-    served = _serve(world, day, weights, weights_version, n_recommendations, params, rng)
-    signals = _signals(served, world, params, rng)
-    labels = _labels(served, world, params, rng)
-    contract = pl.Schema(typed_schema("recommendations"))
-    recommendations = served.select(contract.names()).cast(contract)
-    return DayTraffic(recommendations=recommendations, signals=signals, labels=labels)
+    requests = day_requests(world, day, n_recommendations, params, rng)
+    return respond(world, serve_with_world(world, requests, weights, params, rng), params, rng)

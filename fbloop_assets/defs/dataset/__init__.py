@@ -1,0 +1,7 @@
+"""Dataset stage: versioned FeedbackDatasets and the anonymized training export."""
+
+import dagster as dg
+
+from fbloop_assets.defs.dataset.assets import feedback_dataset
+
+defs = dg.Definitions(assets=[feedback_dataset])

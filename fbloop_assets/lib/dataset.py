@@ -1,0 +1,268 @@
+"""FeedbackDataset versions: one training example per served recommendation, from complete days.
+
+For loop day D the dataset covers the ``window_days`` serving days that end ``closing`` days
+before D, where ``closing`` is the longest attribution window rounded up: a recommendation
+served on such a day has had every outcome window close by the end of D, so no example is
+judged on half its outcomes. Each example holds
+
+- the recommendation as served (request, campaign, creator, rank, score, propensity, weights
+  version, serving day) and its features φ as they were when it was served: computed from the
+  campaign and creator snapshots of the serving day and the creator performance known the day
+  before, exactly what `suggest` scored it with;
+- its outcomes summed inside their attribution windows (impressions, engagements, clicks,
+  conversions), counted once per ``feedback_id`` even if a signal was delivered on two days;
+- its labels: how many, the share judged useful and the mean confidence;
+- ``holdout``: whether its request falls into the evaluation share (a stable hash of the request
+  id), so fitting and offline evaluation never see the same slate.
+
+The version is a content address over the input files (their SHA-256) and the derivation
+parameters, so the same inputs give the same version. The manifest records the partitions read,
+the partitions missing, the input file hashes, the parameters, counts and the creation time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from fbloop_assets.lib.config import FbloopConfig
+from fbloop_assets.lib.features import FEATURES
+from fbloop_assets.lib.lake import Lake, atomic_path, write_parquet
+from fbloop_assets.lib.registry import INITIAL
+from fbloop_assets.lib.suggest import ScoringContext
+
+OUTCOME_COLUMNS = {
+    "impression": "impressions",
+    "engagement": "engagements",
+    "click": "clicks",
+    "conversion": "conversions",
+}
+SERVED_COLUMNS = (
+    "recommendation_id",
+    "request_id",
+    "campaign_id",
+    "creator_id",
+    "rank",
+    "score",
+    "propensity",
+    "weights_version",
+    "served_at",
+)
+DATASET_VERSION_PREFIX = "ds-"
+
+
+def closing_days(config: FbloopConfig) -> int:
+    """Days after a serving day until all its attribution windows have closed."""
+    return math.ceil(config.attribution_windows_days.longest().total_seconds() / 86_400)
+
+
+def serving_window(day: date, config: FbloopConfig) -> list[date]:
+    """The complete serving days that loop day ``day`` learns from, oldest first."""
+    last = day - timedelta(days=closing_days(config))
+    return [last - timedelta(days=i) for i in range(config.dataset.window_days - 1, -1, -1)]
+
+
+def in_holdout(request_ids: pl.Series, share: float) -> pl.Series:
+    """A stable pseudo-random split by request id (CRC-32, not Python's salted hash)."""
+    buckets = np.array([zlib.crc32(r.encode()) % 10_000 for r in request_ids.to_list()], dtype=np.int64)
+    return pl.Series("holdout", buckets < round(share * 10_000))
+
+
+def serving_pools(lake: Lake, days: list[date]) -> pl.DataFrame:
+    """Every eligible (serving day, campaign, creator) with φ as `suggest` computed it that day."""
+    frames = []
+    for day in days:
+        try:
+            context = ScoringContext.from_lake(lake, day, INITIAL)
+        except FileNotFoundError:
+            continue
+        for campaign_id in context.campaigns:
+            ids, phi, _ = context.pool(campaign_id)
+            frames.append(
+                pl.DataFrame(
+                    {"serving_day": day, "campaign_id": campaign_id, "creator_id": ids}
+                ).with_columns(pl.DataFrame(phi, schema=list(FEATURES), orient="row"))
+            )
+    schema = {"serving_day": pl.Date, "campaign_id": pl.String, "creator_id": pl.String} | {
+        f: pl.Float64 for f in FEATURES
+    }
+    return pl.concat([pl.DataFrame(schema=schema), *frames], how="vertical_relaxed").cast(schema)  # type: ignore[arg-type]
+
+
+def build_examples(
+    recommendations: pl.LazyFrame,
+    feedback: pl.LazyFrame,
+    pools: pl.DataFrame,
+    days: list[date],
+    holdout_share: float,
+) -> pl.DataFrame:
+    """One row per recommendation served on ``days``, with φ as served, outcomes and labels."""
+    recs = (
+        recommendations.select(SERVED_COLUMNS)
+        .with_columns(pl.col("served_at").dt.date().alias("serving_day"))
+        .filter(pl.col("serving_day").is_in(days))
+        .unique("recommendation_id", keep="first")
+    )
+    rows = (
+        feedback.join(recs.select("recommendation_id"), on="recommendation_id", how="semi")
+        .unique("feedback_id", keep="first")
+        .filter((pl.col("kind") == "label") | (pl.col("event_at") <= pl.col("attribution_closes_at")))
+    )
+    outcomes = rows.group_by("recommendation_id").agg(
+        *(
+            pl.col("value").filter(pl.col("event_type") == e).sum().alias(c)
+            for e, c in OUTCOME_COLUMNS.items()
+        ),
+        (pl.col("kind") == "label").sum().cast(pl.Int64).alias("n_labels"),
+        pl.col("value").filter(pl.col("kind") == "label").mean().alias("label_useful"),
+        pl.col("confidence").filter(pl.col("kind") == "label").mean().alias("label_confidence"),
+    )
+    examples = (
+        recs.join(outcomes, on="recommendation_id", how="left")
+        .join(pools.lazy(), on=["serving_day", "campaign_id", "creator_id"], how="left")
+        .with_columns(
+            *(pl.col(c).fill_null(0.0) for c in OUTCOME_COLUMNS.values()),
+            pl.col("n_labels").fill_null(0),
+        )
+        .sort("served_at", "request_id", "rank")
+        .collect()
+    )
+    return examples.with_columns(in_holdout(examples["request_id"], holdout_share))
+
+
+@dataclass(frozen=True)
+class FeedbackDataset:
+    version: str
+    examples_path: Path
+    manifest: dict[str, Any]
+
+    def examples(self) -> pl.DataFrame:
+        return pl.read_parquet(self.examples_path)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def derivation_parameters(day: date, config: FbloopConfig) -> dict[str, Any]:
+    return {
+        "loop_day": day.isoformat(),
+        "window_days": config.dataset.window_days,
+        "closing_days": closing_days(config),
+        "holdout_share": config.dataset.holdout_share,
+        "attribution_windows_days": {e: getattr(config.attribution_windows_days, e) for e in OUTCOME_COLUMNS},
+    }
+
+
+def input_partitions(day: date, config: FbloopConfig) -> dict[str, list[date]]:
+    """Which daily partitions of which assets a dataset for loop day ``day`` reads."""
+    days = serving_window(day, config)
+    through = [days[0] + timedelta(days=i) for i in range((day - days[0]).days + 1)]
+    reference = [days[0] + timedelta(days=i) for i in range(-1, len(days))]
+    return {
+        "raw_recommendations": days,
+        "normalized_feedback": through,
+        "campaigns": days,
+        "creators": days,
+        "creator_performance": reference[:-1],
+    }
+
+
+def build_dataset(lake: Lake, day: date, config: FbloopConfig) -> FeedbackDataset:
+    """Build (or find) the FeedbackDataset version of loop day ``day``."""
+    days = serving_window(day, config)
+    partitions = input_partitions(day, config)
+    present: dict[str, list[str]] = {}
+    missing: dict[str, list[str]] = {}
+    hashes: dict[str, str] = {}
+    for asset, wanted in partitions.items():
+        for d in wanted:
+            path = lake.table_path(asset, d)
+            if path.exists():
+                present.setdefault(asset, []).append(d.isoformat())
+                hashes[lake.relative(path)] = file_sha256(path)
+            else:
+                missing.setdefault(asset, []).append(d.isoformat())
+    params = derivation_parameters(day, config)
+    canonical = json.dumps({"inputs": hashes, "parameters": params}, sort_keys=True)
+    version = DATASET_VERSION_PREFIX + hashlib.sha256(canonical.encode()).hexdigest()[:12]
+    folder = lake.root / "datasets" / version
+    examples_path = folder / "examples.parquet"
+    manifest_path = folder / "manifest.json"
+    if manifest_path.exists() and examples_path.exists():
+        return FeedbackDataset(version, examples_path, json.loads(manifest_path.read_text()))
+
+    def scan(asset: str) -> pl.LazyFrame | None:
+        paths = [lake.table_path(asset, date.fromisoformat(d)) for d in present.get(asset, [])]
+        return pl.scan_parquet(paths) if paths else None
+
+    recs, feedback = scan("raw_recommendations"), scan("normalized_feedback")
+    if recs is None or feedback is None:
+        examples = empty_examples()
+    else:
+        examples = build_examples(
+            recs, feedback, serving_pools(lake, days), days, config.dataset.holdout_share
+        )
+    write_parquet(examples, examples_path)
+    manifest = {
+        "version": version,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "serving_days": [d.isoformat() for d in days],
+        "partitions_read": present,
+        "partitions_missing": missing,
+        "input_files": hashes,
+        "derivation_parameters": params,
+        "record_count": examples.height,
+        "labeled_count": int((examples["n_labels"] > 0).sum()),
+        "holdout_count": int(examples["holdout"].sum()),
+        "without_features": int(examples["niche_match"].null_count()),
+        "records_by_serving_day": {
+            str(d): n for d, n in examples.group_by("serving_day").len().sort("serving_day").iter_rows()
+        },
+    }
+    with atomic_path(manifest_path) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return FeedbackDataset(version, examples_path, manifest)
+
+
+def load_dataset(lake: Lake, version: str) -> FeedbackDataset:
+    folder = lake.root / "datasets" / version
+    manifest_path = folder / "manifest.json"
+    if not manifest_path.exists():
+        raise FileNotFoundError(f"unknown dataset version {version!r} (no {manifest_path})")
+    return FeedbackDataset(version, folder / "examples.parquet", json.loads(manifest_path.read_text()))
+
+
+def empty_examples() -> pl.DataFrame:
+    schema: dict[str, Any] = {
+        "recommendation_id": pl.String,
+        "request_id": pl.String,
+        "campaign_id": pl.String,
+        "creator_id": pl.String,
+        "rank": pl.Int64,
+        "score": pl.Float64,
+        "propensity": pl.Float64,
+        "weights_version": pl.String,
+        "served_at": pl.Datetime("us", "UTC"),
+        "serving_day": pl.Date,
+        **{c: pl.Float64 for c in OUTCOME_COLUMNS.values()},
+        "n_labels": pl.Int64,
+        "label_useful": pl.Float64,
+        "label_confidence": pl.Float64,
+        **{f: pl.Float64 for f in FEATURES},
+        "holdout": pl.Boolean,
+    }
+    return pl.DataFrame(schema=schema)
