@@ -157,6 +157,160 @@ def cmd_demo(args: argparse.Namespace) -> None:
     _emit(report, args.json, render)
 
 
+def _render_slate(payload: dict[str, Any]) -> str:
+    lines = [
+        f"campaign {payload['campaign_id']}: {len(payload['slate'])} creator(s),"
+        f" weights {payload['weights_version']}, request {payload['request_id']}",
+        f"{'rank':>4}  {'creator':<12} {'score':>8} {'propensity':>11}",
+    ]
+    lines += [
+        f"{r['rank']:>4}  {r['creator_id']:<12} {r['score']:>8.3f} {r['propensity']:>11.4f}"
+        for r in payload["slate"]
+    ]
+    lines.append(f"logged to {payload['logged_to']}")
+    return "\n".join(lines)
+
+
+def cmd_suggest(args: argparse.Namespace) -> None:
+    import numpy as np
+    import polars as pl
+
+    from fbloop_assets.lib.config import load_config
+    from fbloop_assets.lib.lake import Lake
+    from fbloop_assets.lib.registry import Registry
+    from fbloop_assets.lib.suggest import ScoringContext, log_served, new_request_id, now_utc, serve
+
+    config = load_config()
+    lake = Lake(resolve_data_dir())
+    now = now_utc()
+    context = ScoringContext.from_lake(lake, now.date(), Registry.of(lake).production())
+    context.campaign(args.campaign)  # an unknown campaign fails here, with its name
+    request_id = new_request_id()
+    requests = pl.DataFrame({"request_id": [request_id], "campaign_id": [args.campaign], "served_at": [now]})
+    rng = np.random.default_rng(args.seed)
+    served = serve(context, requests, args.k, config.serving.temperature, rng)
+    (path,) = log_served(lake, served, f"suggest-{request_id}")
+    payload = {
+        "request_id": request_id,
+        "campaign_id": args.campaign,
+        "weights_version": context.weights.version,
+        "served_at": now.isoformat(),
+        "slate": served.select("recommendation_id", "rank", "creator_id", "score", "propensity").to_dicts(),
+        "scored_against": context.sources,
+        "logged_to": str(path),
+    }
+    _emit(payload, args.json, _render_slate)
+
+
+def _load_weights(reference: str) -> tuple[str, dict[str, float]]:
+    """A registry version id, or a JSON file holding ``{feature: weight}`` (or ``{"weights": {...}}``)."""
+    from pathlib import Path
+
+    from fbloop_assets.lib.features import weight_vector
+    from fbloop_assets.lib.lake import Lake
+    from fbloop_assets.lib.registry import Registry
+
+    path = Path(reference)
+    if path.suffix == ".json" or path.exists():
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"cannot read weights file {path}: {exc}") from None
+        weights = raw.get("weights", raw) if isinstance(raw, dict) else None
+        if not isinstance(weights, dict):
+            raise ValueError(f"weights file {path} must hold a JSON object of feature weights")
+        weight_vector(weights)  # refuses a file that lacks a feature
+        return str(path), {k: float(v) for k, v in weights.items()}
+    version = Registry.of(Lake(resolve_data_dir())).load(reference)
+    return version.version, version.weights
+
+
+def _render_evaluation(payload: dict[str, Any]) -> str:
+    from fbloop_assets.lib.evaluation import METRIC_NAMES
+
+    names = list(payload["results"])
+    width = max(len(n) for n in names) + 2
+    lines = [
+        f"offline evaluation on recommendations served {payload['from']} to {payload['to']}"
+        f" ({payload['records']:,} records, {payload['labeled_records']:,} labeled)",
+        f"{'metric':<30}" + "".join(f"{n:>{max(width, 14)}}" for n in names),
+    ]
+    for metric in (*METRIC_NAMES, "ope_records", "queries"):
+        cells = []
+        for n in names:
+            value = payload["results"][n].get(metric)
+            cells.append(
+                "–" if value is None else f"{value:.4f}" if isinstance(value, float) else f"{value:,}"
+            )
+        lines.append(f"{metric:<30}" + "".join(f"{c:>{max(width, 14)}}" for c in cells))
+    return "\n".join(lines)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from datetime import timedelta
+
+    import polars as pl
+
+    from fbloop_assets.lib.config import load_config
+    from fbloop_assets.lib.dataset import build_examples, closing_days, serving_pools
+    from fbloop_assets.lib.evaluation import evaluate
+    from fbloop_assets.lib.lake import Lake
+    from fbloop_assets.lib.registry import Registry
+
+    if args.to < args.from_:
+        raise ValueError(f"--to {args.to} is before --from {args.from_}")
+    config = load_config()
+    lake = Lake(resolve_data_dir())
+    label, weights = _load_weights(args.weights)
+    days = [args.from_ + timedelta(days=i) for i in range((args.to - args.from_).days + 1)]
+    feedback_days = days + [args.to + timedelta(days=i) for i in range(1, closing_days(config) + 1)]
+    recs = [p for d in days if (p := lake.table_path("raw_recommendations", d)).exists()]
+    feedback = [p for d in feedback_days if (p := lake.table_path("normalized_feedback", d)).exists()]
+    if not recs or not feedback:
+        raise FileNotFoundError(f"no recommendations or feedback materialized for {args.from_} to {args.to}")
+    _progress(f"building examples from {len(recs)} serving day(s) and {len(feedback)} feedback day(s)")
+    examples = build_examples(
+        pl.scan_parquet(recs), pl.scan_parquet(feedback), serving_pools(lake, days), days, 0.0
+    )
+    production = Registry.of(lake).production()
+    results = {label: evaluate(weights, examples, serving_pools(lake, days), config)}
+    if production.version != label:
+        results[f"production {production.version}"] = evaluate(
+            production.weights, examples, serving_pools(lake, days), config
+        )
+    payload = {
+        "from": args.from_.isoformat(),
+        "to": args.to.isoformat(),
+        "records": examples.height,
+        "labeled_records": int((examples["n_labels"] > 0).sum()),
+        "results": results,
+    }
+    _emit(payload, args.json, _render_evaluation)
+
+
+def _render_export(stats: dict[str, Any]) -> str:
+    keys = ("total", "exported", "deduplicated", "anonymized", "skipped", "errors", "seconds")
+    return "\n".join([f"exported to {stats['file']}", *(f"  {k:<13}{stats[k]:>12,}" for k in keys)])
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from fbloop_assets.lib.export import export_training_pairs
+    from fbloop_assets.lib.lake import Lake
+    from fbloop_assets.lib.suggest import now_utc
+
+    lake = Lake(resolve_data_dir())
+    now = now_utc()
+    end_day = args.end_date or now.date()
+    out_dir = Path(args.out) if args.out else lake.root / "exports"
+    _progress(f"exporting {args.days_back} day(s) of feedback up to {end_day}")
+    stats = export_training_pairs(
+        lake, end_day, args.days_back, args.min_feedback_fields, args.format, out_dir, now
+    )
+    _emit(stats.as_dict(), args.json, _render_export)
+
+
 def _world_options(parser: argparse.ArgumentParser, signals_per_day: int) -> None:
     """The flags that shape the simulated world, shared by `simulate` and `demo`."""
     parser.add_argument(
@@ -203,6 +357,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--json", action="store_true", help="print the per-day reports as JSON")
     demo.set_defaults(func=cmd_demo)
+
+    suggest = sub.add_parser(
+        "suggest", help="rank creators for a campaign with the weights in force, log the slate"
+    )
+    suggest.add_argument("--campaign", required=True, help="campaign id")
+    suggest.add_argument("--k", type=_positive, default=10, help="creators in the slate (10)")
+    suggest.add_argument("--seed", type=int, default=None, help="seed of the slate draw (random if unset)")
+    suggest.add_argument("--json", action="store_true", help="print the slate as JSON")
+    suggest.set_defaults(func=cmd_suggest)
+
+    evaluate = sub.add_parser("evaluate", help="offline metrics of any weights on logged recommendations")
+    evaluate.add_argument(
+        "--weights", required=True, help="a weights version (w0, w-...) or a JSON file of feature weights"
+    )
+    evaluate.add_argument("--from", dest="from_", type=_iso_date, required=True, help="first serving day")
+    evaluate.add_argument("--to", type=_iso_date, required=True, help="last serving day")
+    evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    export = sub.add_parser("export", help="anonymized, de-duplicated training pairs for ML engineers")
+    export.add_argument("--days-back", type=_positive, default=7, help="days of feedback to export (7)")
+    export.add_argument(
+        "--min-feedback-fields",
+        type=int,
+        default=1,
+        help="skip pairs with fewer feedback fields (impressions, engagements, clicks, conversions, label) (1)",
+    )
+    export.add_argument("--format", choices=("csv", "parquet"), default="csv", help="file format (csv)")
+    export.add_argument("--out", default=None, help="output folder (<data>/exports)")
+    export.add_argument(
+        "--end-date", type=_iso_date, default=None, help="last feedback day to export (today, UTC)"
+    )
+    export.add_argument("--json", action="store_true", help="print the statistics as JSON")
+    export.set_defaults(func=cmd_export)
     return parser
 
 

@@ -73,11 +73,11 @@ def no_regression(
 
 def decide(checks: list[CheckOutcome], candidate: str | None, production: str) -> tuple[bool, str]:
     """Whether to move production to ``candidate``, and why (one line)."""
+    failed = "; ".join(f"{c.name}: {c.detail}" for c in checks if not c.passed)
     if candidate is None:
-        return False, "no candidate: " + "; ".join(c.detail for c in checks if not c.passed) or "no evidence"
-    failed = [c for c in checks if not c.passed]
+        return False, "no candidate (nothing to fit on)" + (f"; {failed}" if failed else "")
     if failed:
-        return False, "blocked by " + "; ".join(f"{c.name}: {c.detail}" for c in failed)
+        return False, "blocked by " + failed
     if candidate == production:
         return False, f"candidate equals production {production}"
     return True, "all checks passed: " + "; ".join(c.detail for c in checks)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -176,3 +176,7 @@ def log_served(lake: Lake, served: pl.DataFrame, name: str) -> list[Path]:
             part.write_ndjson(tmp)
         written.append(target)
     return written
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
