@@ -382,7 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--min-feedback-fields",
         type=int,
         default=1,
-        help="skip pairs with fewer feedback fields (impressions, engagements, clicks, conversions, label) (1)",
+        help="skip pairs with fewer of: impressions, engagements, clicks, conversions, label (1)",
     )
     export.add_argument("--format", choices=("csv", "parquet"), default="csv", help="file format (csv)")
     export.add_argument("--out", default=None, help="output folder (<data>/exports)")
