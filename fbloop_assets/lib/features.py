@@ -92,9 +92,11 @@ class CreatorFeatures:
     """A catalog snapshot with its creator-level features, ready to be matched to campaigns."""
 
     creator_id: np.ndarray
-    niche: np.ndarray
-    age_bucket: np.ndarray
-    country: np.ndarray
+    # categorical attributes as (distinct values, code of each creator): matching a campaign's
+    # targets is then a lookup in a tiny table instead of string comparisons over the catalog
+    niche: tuple[np.ndarray, np.ndarray]
+    age_bucket: tuple[np.ndarray, np.ndarray]
+    country: tuple[np.ndarray, np.ndarray]
     followers: np.ndarray
     engagement_rate: np.ndarray
     matrix: np.ndarray  # (creators, len(CREATOR_FEATURES))
@@ -109,9 +111,9 @@ class CreatorFeatures:
         ).with_columns(creator_feature_exprs())
         return cls(
             creator_id=frame["creator_id"].to_numpy(),
-            niche=frame["niche"].to_numpy(),
-            age_bucket=frame["audience_age_bucket"].to_numpy(),
-            country=frame["audience_country"].to_numpy(),
+            niche=_codes(frame["niche"]),
+            age_bucket=_codes(frame["audience_age_bucket"]),
+            country=_codes(frame["audience_country"]),
             followers=frame["follower_count"].to_numpy(),
             engagement_rate=frame["engagement_rate"].to_numpy(),
             matrix=frame.select(CREATOR_FEATURES).to_numpy().astype(np.float64),
@@ -125,8 +127,8 @@ class CreatorFeatures:
             & (self.engagement_rate >= campaign["min_engagement_rate"])
         )
         matches = [
-            np.isin(values[eligible], campaign[target].split(LIST_SEPARATOR)).astype(np.float64)
-            for values, target in (
+            np.isin(values, campaign[target].split(LIST_SEPARATOR)).astype(np.float64)[codes[eligible]]
+            for (values, codes), target in (
                 (self.niche, "target_niches"),
                 (self.age_bucket, "target_age_buckets"),
                 (self.country, "target_countries"),
@@ -134,6 +136,11 @@ class CreatorFeatures:
         ]
         phi = np.column_stack([*matches, self.matrix[eligible]])
         return eligible, phi
+
+
+def _codes(column: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    values, codes = np.unique(column.fill_null("").to_numpy().astype(str), return_inverse=True)
+    return values, codes
 
 
 def eligible_pairs(
