@@ -7,8 +7,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from fbloop_assets.lib.registry import INITIAL
 from fbloop_assets.lib.ingest import read_raw
+from fbloop_assets.lib.registry import INITIAL
 from fbloop_assets.lib.simulate import SimParams, simulate
 from fbloop_assets.lib.simulate.traffic import play_day
 from fbloop_assets.lib.simulate.world import make_world
@@ -119,8 +119,6 @@ def test_the_days_before_a_campaign_starts_have_no_slates_for_it(tmp_path: Path)
     params = SimParams()
     world = make_world(params, 3, START)
     early = world.campaigns["start_date"].max()
-    traffic = play_day(
-        world, early - timedelta(days=1), INITIAL, 500, params, np.random.default_rng(0)
-    )
+    traffic = play_day(world, early - timedelta(days=1), INITIAL, 500, params, np.random.default_rng(0))
     late_starters = world.campaigns.filter(pl.col("start_date") == early)["campaign_id"]
     assert not traffic.recommendations["campaign_id"].is_in(late_starters.implode()).any()
