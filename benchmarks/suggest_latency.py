@@ -54,9 +54,8 @@ def main() -> None:
         t2 = time.perf_counter()
         serve_ms.append((t1 - t0) * 1000)
         rank_ms.append((t2 - t1) * 1000)
-    print(
-        f"catalog: {creators.height:,} creators; eligible per campaign: median {int(np.median(pools)):,}, max {max(pools):,}"
-    )
+    median, largest = int(np.median(pools)), max(pools)
+    print(f"catalog: {creators.height:,} creators; eligible per campaign: median {median:,}, max {largest:,}")
     for name, values in (
         ("serve (slate of 10 + propensities)", serve_ms),
         ("rank (deterministic top 10)", rank_ms),
