@@ -120,11 +120,16 @@ def run_demo(
     last = start + timedelta(days=days - 1)
     final = registry.production()
     final_truth = true_ndcg(sim.world, final.weights, _performance(lake, last), last)
+    # The hand-set weights also gain from the learned feature (past conversion rate); scored with
+    # the same final features, they separate what re-weighting added from what the feature added.
+    initial_now = true_ndcg(sim.world, initial.weights, _performance(lake, last), last)
     return {
         "days": reports,
         "initial": {"version": initial.version, "weights": initial.weights, "true_ndcg_at_5": initial_truth},
         "final": {"version": final.version, "weights": final.weights, "true_ndcg_at_5": final_truth},
+        "initial_weights_with_final_features": {"true_ndcg_at_5": initial_now},
         "true_ndcg_lift": final_truth / initial_truth - 1.0,
+        "true_ndcg_lift_from_reweighting": final_truth / initial_now - 1.0,
         "production_changes": sum(r["promoted"] for r in reports),
         "data_dir": str(data_dir),
     }
@@ -156,6 +161,11 @@ def render(report: dict[str, Any]) -> str:
     lines.append(
         f"production changed {report['production_changes']} time(s): {i['version']} -> {f['version']}; "
         f"true NDCG@5 {i['true_ndcg_at_5']:.4f} -> {f['true_ndcg_at_5']:.4f} "
-        f"({report['true_ndcg_lift']:+.1%} against the hand-set default)"
+        f"({report['true_ndcg_lift']:+.1%} against the hand-set default on day 1)"
+    )
+    now = report["initial_weights_with_final_features"]["true_ndcg_at_5"]
+    lines.append(
+        f"the hand-set weights with the same learned features: true NDCG@5 {now:.4f}; "
+        f"re-weighting added {report['true_ndcg_lift_from_reweighting']:+.1%}"
     )
     return "\n".join(lines)
