@@ -112,6 +112,10 @@ class UnknownVersion(LookupError):
     pass
 
 
+class LaterDecision(ValueError):
+    """Production was already moved by the loop of a later day."""
+
+
 class Registry:
     """The weights versions and production history under ``root`` (``<data>/weights``)."""
 
@@ -187,7 +191,7 @@ class Registry:
             if current == to_version:
                 return None
             if moves and moves[-1].day > day.isoformat():
-                raise ValueError(
+                raise LaterDecision(
                     f"production was already moved by the loop for {moves[-1].day}; "
                     f"a decision for the earlier day {day} cannot move it"
                 )

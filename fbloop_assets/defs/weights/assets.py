@@ -15,7 +15,7 @@ from fbloop_assets.lib.evaluation import METRIC_NAMES, evaluate
 from fbloop_assets.lib.features import FEATURES
 from fbloop_assets.lib.lake import Lake, write_json
 from fbloop_assets.lib.promotion import CheckOutcome, decide, enough_records, no_regression
-from fbloop_assets.lib.registry import Registry, WeightsVersion
+from fbloop_assets.lib.registry import LaterDecision, Registry, WeightsVersion
 from fbloop_assets.lib.training import candidate_weights as fit_candidate
 
 CHECKS = ("enough_records", "no_regression")
@@ -203,7 +203,10 @@ def production_weights(context: dg.AssetExecutionContext, fbloop: FbloopResource
     failed = [c for c in checks if not c["passed"]]
     promote, reason = decide([CheckOutcome(**c) for c in checks], evaluation["candidate"], before.version)
     if promote:
-        registry.move_production(day, evaluation["candidate"], reason)
+        try:
+            registry.move_production(day, evaluation["candidate"], reason)
+        except LaterDecision as exc:  # a backfill of an earlier day must not undo later decisions
+            promote, reason = False, f"not moved: {exc}"
     current = registry.production()
     record = {
         "production": current.version,
