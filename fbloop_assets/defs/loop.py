@@ -4,7 +4,9 @@ import dagster as dg
 
 daily_feedback_loop = dg.define_asset_job(
     "daily_feedback_loop",
-    selection=dg.AssetSelection.all(),
+    # The training export is pulled on demand (`fbloop export`, or the asset in the UI); at 10M
+    # signals a day a daily 7-day export would add a pass over 70M rows to every run.
+    selection=dg.AssetSelection.all() - dg.AssetSelection.assets("feedback_export"),
     description=(
         "The whole loop for one UTC day: ingest, validate, quarantine, normalize, build the feedback "
         "dataset, fit and evaluate candidate weights, promote them when the checks pass."
