@@ -36,7 +36,7 @@ import polars as pl
 
 from fbloop_assets.lib.config import FbloopConfig
 from fbloop_assets.lib.features import FEATURES
-from fbloop_assets.lib.lake import Lake, atomic_path, write_parquet
+from fbloop_assets.lib.lake import Lake, write_json, write_parquet
 from fbloop_assets.lib.registry import INITIAL
 from fbloop_assets.lib.suggest import ScoringContext
 
@@ -233,8 +233,7 @@ def build_dataset(lake: Lake, day: date, config: FbloopConfig) -> FeedbackDatase
             str(d): n for d, n in examples.group_by("serving_day").len().sort("serving_day").iter_rows()
         },
     }
-    with atomic_path(manifest_path) as tmp:
-        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    write_json(manifest, manifest_path)
     return FeedbackDataset(version, examples_path, manifest)
 
 

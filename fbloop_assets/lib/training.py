@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from sklearn.linear_model import LogisticRegression
 
 from fbloop_assets.lib.config import TrainingConfig
 from fbloop_assets.lib.features import FEATURES, weight_vector
@@ -95,6 +94,8 @@ def fit_direction(examples: pl.DataFrame, production: dict[str, float], config: 
         xs += [x, x]
         ys += [np.ones(idx.size), np.zeros(idx.size)]
         ws += [base * rate, base * (1.0 - rate)]
+    from sklearn.linear_model import LogisticRegression  # 1.6 s to import: only when fitting
+
     x, y, w = np.vstack(xs), np.concatenate(ys), np.concatenate(ws)
     keep = w > 0
     model = LogisticRegression(C=config.regularization_c, fit_intercept=False, max_iter=2000)
