@@ -243,6 +243,11 @@ def _render_evaluation(payload: dict[str, Any]) -> str:
                 "–" if value is None else f"{value:.4f}" if isinstance(value, float) else f"{value:,}"
             )
         lines.append(f"{metric:<30}" + "".join(f"{c:>{max(width, 14)}}" for c in cells))
+    if payload["feedback_days_missing"]:
+        lines.append(
+            "feedback not yet materialized (outcomes may be missing): "
+            + ", ".join(payload["feedback_days_missing"])
+        )
     return "\n".join(lines)
 
 
@@ -269,18 +274,19 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     if not recs or not feedback:
         raise FileNotFoundError(f"no recommendations or feedback materialized for {args.from_} to {args.to}")
     _progress(f"building examples from {len(recs)} serving day(s) and {len(feedback)} feedback day(s)")
-    examples = build_examples(
-        pl.scan_parquet(recs), pl.scan_parquet(feedback), serving_pools(lake, days), days, 0.0
-    )
+    pools = serving_pools(lake, days)
+    examples = build_examples(pl.scan_parquet(recs), pl.scan_parquet(feedback), pools, days, 0.0)
     production = Registry.of(lake).production()
-    results = {label: evaluate(weights, examples, serving_pools(lake, days), config)}
+    results = {label: evaluate(weights, examples, pools, config)}
     if production.version != label:
-        results[f"production {production.version}"] = evaluate(
-            production.weights, examples, serving_pools(lake, days), config
-        )
+        results[f"production {production.version}"] = evaluate(production.weights, examples, pools, config)
     payload = {
         "from": args.from_.isoformat(),
         "to": args.to.isoformat(),
+        # outcomes of these days may still be missing: their feedback is not materialized
+        "feedback_days_missing": [
+            d.isoformat() for d in feedback_days if not lake.table_path("normalized_feedback", d).exists()
+        ],
         "records": examples.height,
         "labeled_records": int((examples["n_labels"] > 0).sum()),
         "results": results,
