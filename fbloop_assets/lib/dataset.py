@@ -98,6 +98,35 @@ def serving_pools(lake: Lake, days: list[date]) -> pl.DataFrame:
     return pl.concat([pl.DataFrame(schema=schema), *frames], how="vertical_relaxed").cast(schema)  # type: ignore[arg-type]
 
 
+def feedback_masks() -> list[pl.Expr]:
+    """Per feedback row: its contribution to each outcome sum and to the label columns.
+
+    An outcome counts only inside its attribution window (``event_at <= attribution_closes_at``).
+    Masking rows first and aggregating with plain sums is much faster than filters inside `agg`.
+    """
+    in_window = pl.col("event_at") <= pl.col("attribution_closes_at")
+    is_label = pl.col("kind") == "label"
+    return [
+        *(
+            pl.when((pl.col("event_type") == e) & in_window).then(pl.col("value")).otherwise(0.0).alias(c)
+            for e, c in OUTCOME_COLUMNS.items()
+        ),
+        is_label.alias("_label"),
+        pl.when(is_label).then(pl.col("value")).alias("_useful"),
+        pl.when(is_label).then(pl.col("confidence")).alias("_confidence"),
+    ]
+
+
+def feedback_aggregates() -> list[pl.Expr]:
+    """Per recommendation, over `feedback_masks`: outcome sums, label count, share useful, confidence."""
+    return [
+        *(pl.col(c).sum() for c in OUTCOME_COLUMNS.values()),
+        pl.col("_label").sum().cast(pl.Int64).alias("n_labels"),
+        pl.col("_useful").mean().alias("label_useful"),
+        pl.col("_confidence").mean().alias("label_confidence"),
+    ]
+
+
 def build_examples(
     recommendations: pl.LazyFrame,
     feedback: pl.LazyFrame,
@@ -112,19 +141,13 @@ def build_examples(
         .filter(pl.col("serving_day").is_in(days))
         .unique("recommendation_id", keep="first")
     )
-    rows = (
-        feedback.join(recs.select("recommendation_id"), on="recommendation_id", how="semi")
-        .unique("feedback_id", keep="first")
-        .filter((pl.col("kind") == "label") | (pl.col("event_at") <= pl.col("attribution_closes_at")))
+    rows = feedback.join(recs.select("recommendation_id"), on="recommendation_id", how="semi").unique(
+        "feedback_id", keep="first"
     )
-    outcomes = rows.group_by("recommendation_id").agg(
-        *(
-            pl.col("value").filter(pl.col("event_type") == e).sum().alias(c)
-            for e, c in OUTCOME_COLUMNS.items()
-        ),
-        (pl.col("kind") == "label").sum().cast(pl.Int64).alias("n_labels"),
-        pl.col("value").filter(pl.col("kind") == "label").mean().alias("label_useful"),
-        pl.col("confidence").filter(pl.col("kind") == "label").mean().alias("label_confidence"),
+    outcomes = (
+        rows.select("recommendation_id", *feedback_masks())
+        .group_by("recommendation_id")
+        .agg(*feedback_aggregates())
     )
     examples = (
         recs.join(outcomes, on="recommendation_id", how="left")

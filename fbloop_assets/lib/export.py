@@ -35,7 +35,7 @@ from typing import Any
 
 import polars as pl
 
-from fbloop_assets.lib.dataset import OUTCOME_COLUMNS, SERVED_COLUMNS
+from fbloop_assets.lib.dataset import OUTCOME_COLUMNS, SERVED_COLUMNS, feedback_aggregates, feedback_masks
 from fbloop_assets.lib.ingest import day_bounds
 from fbloop_assets.lib.lake import Lake, atomic_path
 from fbloop_assets.lib.normalize import FEEDBACK_SCHEMA
@@ -140,28 +140,16 @@ def _redelivered(rows: pl.LazyFrame) -> pl.Series:
 
 def _pairs(valid: pl.LazyFrame, end_of_day: datetime) -> pl.LazyFrame:
     """One row per recommendation, with helper columns ``_fields`` and ``_subject_rows``."""
-    in_window = pl.col("event_at") <= pl.col("attribution_closes_at")
-    is_label = pl.col("kind") == "label"
     closed = pl.col("attribution_complete") | (pl.col("attribution_closes_at") <= pl.lit(end_of_day))
-    # Mask first, then aggregate with plain sums and means: much faster than filters inside agg.
     masked = valid.select(
         *SERVED_COLUMNS,
-        *(
-            pl.when((pl.col("event_type") == e) & in_window).then(pl.col("value")).otherwise(0.0).alias(c)
-            for e, c in OUTCOME_COLUMNS.items()
-        ),
-        is_label.alias("_label"),
-        pl.when(is_label).then(pl.col("value")).alias("_useful"),
-        pl.when(is_label).then(pl.col("confidence")).alias("_confidence"),
+        *feedback_masks(),
         ((pl.col("kind") == "outcome") & ~closed.fill_null(False)).alias("_open"),
         (pl.col("subject_key").is_not_null() | pl.col("age_bucket").is_not_null()).alias("_subject"),
     )
     pairs = masked.group_by("recommendation_id").agg(
         *(pl.col(c).first() for c in SERVED_COLUMNS if c != "recommendation_id"),  # as served: all equal
-        *(pl.col(c).sum() for c in OUTCOME_COLUMNS.values()),
-        pl.col("_label").sum().cast(pl.Int64).alias("n_labels"),
-        pl.col("_useful").mean().alias("label_useful"),
-        pl.col("_confidence").mean().alias("label_confidence"),
+        *feedback_aggregates(),
         pl.col("_open").any().not_().alias("outcomes_complete"),
         pl.col("_subject").sum().cast(pl.Int64).alias("_subject_rows"),
     )
