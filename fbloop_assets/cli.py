@@ -184,7 +184,6 @@ def cmd_suggest(args: argparse.Namespace) -> None:
     lake = Lake(resolve_data_dir())
     now = now_utc()
     context = ScoringContext.from_lake(lake, now.date(), Registry.of(lake).production())
-    context.campaign(args.campaign)  # an unknown campaign fails here, with its name
     request_id = new_request_id()
     requests = pl.DataFrame({"request_id": [request_id], "campaign_id": [args.campaign], "served_at": [now]})
     rng = np.random.default_rng(args.seed)
@@ -259,7 +258,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from fbloop_assets.lib.config import load_config
     from fbloop_assets.lib.dataset import build_examples, closing_days, serving_pools
     from fbloop_assets.lib.evaluation import evaluate
-    from fbloop_assets.lib.lake import Lake
+    from fbloop_assets.lib.lake import Lake, days_between
     from fbloop_assets.lib.registry import Registry
 
     if args.to < args.from_:
@@ -267,8 +266,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     config = load_config()
     lake = Lake(resolve_data_dir())
     label, weights = _load_weights(args.weights)
-    days = [args.from_ + timedelta(days=i) for i in range((args.to - args.from_).days + 1)]
-    feedback_days = days + [args.to + timedelta(days=i) for i in range(1, closing_days(config) + 1)]
+    days = days_between(args.from_, args.to)
+    feedback_days = days_between(args.from_, args.to + timedelta(days=closing_days(config)))
     recs = [p for d in days if (p := lake.table_path("raw_recommendations", d)).exists()]
     feedback = [p for d in feedback_days if (p := lake.table_path("normalized_feedback", d)).exists()]
     if not recs or not feedback:

@@ -36,7 +36,7 @@ import polars as pl
 
 from fbloop_assets.lib.config import FbloopConfig
 from fbloop_assets.lib.features import FEATURES
-from fbloop_assets.lib.lake import Lake, write_json, write_parquet
+from fbloop_assets.lib.lake import Lake, days_between, days_ending, write_json, write_parquet
 from fbloop_assets.lib.registry import INITIAL
 from fbloop_assets.lib.suggest import ScoringContext
 
@@ -68,7 +68,7 @@ def closing_days(config: FbloopConfig) -> int:
 def serving_window(day: date, config: FbloopConfig) -> list[date]:
     """The complete serving days that loop day ``day`` learns from, oldest first."""
     last = day - timedelta(days=closing_days(config))
-    return [last - timedelta(days=i) for i in range(config.dataset.window_days - 1, -1, -1)]
+    return days_ending(last, config.dataset.window_days)
 
 
 def in_holdout(request_ids: pl.Series, share: float) -> pl.Series:
@@ -193,14 +193,13 @@ def derivation_parameters(day: date, config: FbloopConfig) -> dict[str, Any]:
 def input_partitions(day: date, config: FbloopConfig) -> dict[str, list[date]]:
     """Which daily partitions of which assets a dataset for loop day ``day`` reads."""
     days = serving_window(day, config)
-    through = [days[0] + timedelta(days=i) for i in range((day - days[0]).days + 1)]
-    reference = [days[0] + timedelta(days=i) for i in range(-1, len(days))]
     return {
         "raw_recommendations": days,
-        "normalized_feedback": through,
+        "normalized_feedback": days_between(days[0], day),
         "campaigns": days,
         "creators": days,
-        "creator_performance": reference[:-1],
+        # suggestions served on day S were scored with the performance of S - 1
+        "creator_performance": [d - timedelta(days=1) for d in days],
     }
 
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ import polars as pl
 
 from fbloop_assets.lib.dataset import OUTCOME_COLUMNS, SERVED_COLUMNS, feedback_aggregates, feedback_masks
 from fbloop_assets.lib.ingest import day_bounds
-from fbloop_assets.lib.lake import Lake, atomic_path
+from fbloop_assets.lib.lake import Lake, atomic_path, days_ending
 from fbloop_assets.lib.normalize import FEEDBACK_SCHEMA
 
 FORMATS = ("csv", "parquet")
@@ -95,10 +95,6 @@ def export_file_name(now: datetime, fmt: str) -> str:
     """``feedback_training_YYYYMMDD_HHMMSS.<fmt>``; a naive ``now`` is taken as UTC."""
     utc = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
     return f"feedback_training_{utc:%Y%m%d_%H%M%S}.{fmt}"
-
-
-def _window(end_day: date, days_back: int) -> list[date]:
-    return [end_day - timedelta(days=i) for i in range(days_back - 1, -1, -1)]
 
 
 def _valid() -> pl.Expr:
@@ -185,7 +181,7 @@ def export_training_pairs(
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     started = time.perf_counter()
-    days = _window(end_day, days_back)
+    days = days_ending(end_day, days_back)
     paths = {d: lake.table_path("normalized_feedback", d) for d in days}
     read = [d for d in days if paths[d].exists()]
     missing = [d.isoformat() for d in days if d not in read]

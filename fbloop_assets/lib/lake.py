@@ -24,7 +24,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +96,16 @@ def sink_parquet(plan: pl.LazyFrame, target: Path) -> Path:
     with atomic_path(target) as tmp:
         plan.sink_parquet(tmp, compression="zstd", statistics=True)
     return target
+
+
+def days_ending(day: date, n: int) -> list[date]:
+    """The ``n`` days ending at ``day`` (inclusive), oldest first."""
+    return [day - timedelta(days=i) for i in range(n - 1, -1, -1)]
+
+
+def days_between(first: date, last: date) -> list[date]:
+    """Every day from ``first`` to ``last`` (inclusive); empty when ``last`` is before ``first``."""
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
 def resolve_data_dir(explicit: str | Path | None = None) -> Path:

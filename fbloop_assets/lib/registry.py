@@ -158,10 +158,6 @@ class Registry:
         raw = json.loads(path.read_text())
         return WeightsVersion(**(raw | {"features": tuple(raw["features"])}))
 
-    def versions(self) -> list[str]:
-        folder = self.root / "versions"
-        return sorted(p.stem for p in folder.glob("w-*.json")) if folder.is_dir() else []
-
     def history(self) -> list[Move]:
         if not self.history_path.exists():
             return []

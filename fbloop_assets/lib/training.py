@@ -62,6 +62,16 @@ def _evidence(examples: pl.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray,
     return out
 
 
+def evidence_shares(config: TrainingConfig) -> dict[str, float]:
+    """Share of the fitting weight each kind of evidence carries, as configured."""
+    return {
+        "label": config.label_weight,
+        "conversion": config.conversion_weight,
+        "click": config.click_weight,
+        "engagement": config.engagement_weight,
+    }
+
+
 def propensity_weights(propensity: np.ndarray, clip: float) -> np.ndarray:
     """``1 / max(p, 1/clip)``, normalized to mean 1."""
     w = 1.0 / np.maximum(propensity, 1.0 / clip)
@@ -71,12 +81,7 @@ def propensity_weights(propensity: np.ndarray, clip: float) -> np.ndarray:
 def fit_direction(examples: pl.DataFrame, production: dict[str, float], config: TrainingConfig) -> Fit | None:
     """The direction the evidence points to, at production's scale; None without any evidence."""
     examples = examples.filter(pl.col(FEATURES[0]).is_not_null())
-    shares = {
-        "label": config.label_weight,
-        "conversion": config.conversion_weight,
-        "click": config.click_weight,
-        "engagement": config.engagement_weight,
-    }
+    shares = evidence_shares(config)
     phi = examples.select(FEATURES).to_numpy()
     ipw = propensity_weights(examples["propensity"].to_numpy(), config.propensity_clip)
     evidence = {k: v for k, v in _evidence(examples).items() if v[0].size and shares[k] > 0}
@@ -133,11 +138,6 @@ def candidate_weights(
         "coefficients": {f: round(v, 6) for f, v in fit.coefficients.items()},
         "direction": {f: round(v, 6) for f, v in fit.direction.items()},
         "max_step": config.max_step,
-        "evidence_shares": {
-            "label": config.label_weight,
-            "conversion": config.conversion_weight,
-            "click": config.click_weight,
-            "engagement": config.engagement_weight,
-        },
+        "evidence_shares": evidence_shares(config),
     }
     return weights, record

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from fbloop_assets.defs.metadata import md_table, partition_day
-from fbloop_assets.defs.partitions import daily_partitions
+from fbloop_assets.defs.partitions import daily_partitions, window_dep
 from fbloop_assets.defs.resources import FbloopResource
 from fbloop_assets.lib.dataset import build_dataset
 from fbloop_assets.lib.lake import write_json
@@ -13,24 +13,17 @@ from fbloop_assets.lib.lake import write_json
 _DEFAULT_SPAN = 7 + 7
 
 
-def _window(asset: str, start: int, end: int = 0) -> dg.AssetDep:
-    return dg.AssetDep(
-        asset,
-        partition_mapping=dg.TimeWindowPartitionMapping(start_offset=start, end_offset=end),
-    )
-
-
 @dg.asset(
     partitions_def=daily_partitions,
     group_name="dataset",
     kinds={"polars", "parquet"},
     code_version="1",
     deps=[
-        _window("normalized_feedback", -(_DEFAULT_SPAN - 1)),
-        _window("raw_recommendations", -(_DEFAULT_SPAN - 1), -7),
-        _window("campaigns", -(_DEFAULT_SPAN - 1), -7),
-        _window("creators", -(_DEFAULT_SPAN - 1), -7),
-        _window("creator_performance", -_DEFAULT_SPAN, -8),
+        window_dep("normalized_feedback", -(_DEFAULT_SPAN - 1)),
+        window_dep("raw_recommendations", -(_DEFAULT_SPAN - 1), -7),
+        window_dep("campaigns", -(_DEFAULT_SPAN - 1), -7),
+        window_dep("creators", -(_DEFAULT_SPAN - 1), -7),
+        window_dep("creator_performance", -_DEFAULT_SPAN, -8),
     ],
 )
 def feedback_dataset(context: dg.AssetExecutionContext, fbloop: FbloopResource) -> dg.MaterializeResult:
@@ -49,7 +42,11 @@ def feedback_dataset(context: dg.AssetExecutionContext, fbloop: FbloopResource) 
     lake = fbloop.lake()
     dataset = build_dataset(lake, day, fbloop.config())
     manifest = dataset.manifest
-    write_json(manifest, lake.record_path("feedback_dataset", day))
+    manifest_path = dataset.examples_path.parent / "manifest.json"
+    write_json(
+        {"version": dataset.version, "manifest": lake.relative(manifest_path)},
+        lake.record_path("feedback_dataset", day),
+    )
     if manifest["record_count"] == 0:
         context.log.warning(f"no complete serving days with feedback for {day}: the dataset is empty")
     missing = manifest["partitions_missing"]
@@ -68,7 +65,7 @@ def feedback_dataset(context: dg.AssetExecutionContext, fbloop: FbloopResource) 
             "partitions_missing": dg.MetadataValue.json(missing),
             "derivation_parameters": dg.MetadataValue.json(manifest["derivation_parameters"]),
             "created_at": manifest["created_at"],
-            "manifest": dg.MetadataValue.path(str(dataset.examples_path.parent / "manifest.json")),
+            "manifest": dg.MetadataValue.path(str(manifest_path)),
         },
         data_version=dg.DataVersion(manifest["version"]),
     )

@@ -6,7 +6,7 @@ import dagster as dg
 import polars as pl
 
 from fbloop_assets.defs.metadata import column_schema, partition_day
-from fbloop_assets.defs.partitions import daily_partitions
+from fbloop_assets.defs.partitions import daily_partitions, window_dep
 from fbloop_assets.defs.resources import FbloopResource
 from fbloop_assets.lib.export import EXPORT_SCHEMA, export_training_pairs
 
@@ -26,12 +26,7 @@ class FeedbackExportConfig(dg.Config):
     group_name="dataset",
     kinds={"polars", "csv", "parquet"},
     code_version="1",
-    deps=[
-        dg.AssetDep(
-            "normalized_feedback",
-            partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-(_DEFAULT_DAYS_BACK - 1)),
-        )
-    ],
+    deps=[window_dep("normalized_feedback", -(_DEFAULT_DAYS_BACK - 1))],
 )
 def feedback_export(
     context: dg.AssetExecutionContext, config: FeedbackExportConfig, fbloop: FbloopResource

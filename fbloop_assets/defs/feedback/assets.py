@@ -1,15 +1,13 @@
 """`normalized_feedback` (one feedback schema, privacy applied) and `quarantine` (every refused row)."""
 
-from datetime import timedelta
-
 import dagster as dg
 import polars as pl
 
 from fbloop_assets.defs.metadata import column_schema, counts_table, partition_day, preview
-from fbloop_assets.defs.partitions import daily_partitions
+from fbloop_assets.defs.partitions import daily_partitions, window_dep
 from fbloop_assets.defs.resources import FbloopResource
 from fbloop_assets.lib.ingest import empty_rejects, empty_typed
-from fbloop_assets.lib.lake import frame_fingerprint, sink_parquet, write_parquet
+from fbloop_assets.lib.lake import days_ending, frame_fingerprint, sink_parquet, write_parquet
 from fbloop_assets.lib.normalize import normalize_plan
 from fbloop_assets.lib.privacy import personal_data_findings
 
@@ -25,10 +23,7 @@ INGESTION_ASSETS = ("creators", "campaigns", "raw_recommendations", "raw_outcome
     kinds={"polars", "parquet"},
     code_version="1",
     deps=[
-        dg.AssetDep(
-            "raw_recommendations",
-            partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-(DEFAULT_LOOKBACK_DAYS - 1)),
-        ),
+        window_dep("raw_recommendations", -(DEFAULT_LOOKBACK_DAYS - 1)),
         "raw_outcome_signals",
         "raw_labels",
     ],
@@ -58,7 +53,7 @@ def normalized_feedback(context: dg.AssetExecutionContext, fbloop: FbloopResourc
         if not lake.table_path(upstream, day).exists():
             raise dg.Failure(f"{upstream} is not materialized for {day}: materialize it first")
     lookback = config.ingestion.recommendation_lookback_days
-    rec_days = [day - timedelta(days=i) for i in range(lookback - 1, -1, -1)]
+    rec_days = days_ending(day, lookback)
     rec_paths = [lake.table_path("raw_recommendations", d) for d in rec_days]
     present = [p for p in rec_paths if p.exists()]
     if not present:

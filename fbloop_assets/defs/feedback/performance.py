@@ -1,15 +1,13 @@
 """`creator_outcomes` (a day's clicks and conversions per creator) and `creator_performance`."""
 
-from datetime import timedelta
-
 import dagster as dg
 import polars as pl
 
 from fbloop_assets.defs.metadata import partition_day, preview
-from fbloop_assets.defs.partitions import daily_partitions
+from fbloop_assets.defs.partitions import daily_partitions, window_dep
 from fbloop_assets.defs.resources import FbloopResource
 from fbloop_assets.lib import performance as perf
-from fbloop_assets.lib.lake import frame_fingerprint, write_parquet
+from fbloop_assets.lib.lake import days_ending, frame_fingerprint, write_parquet
 
 # The lineage graph shows the default window; the days actually read follow
 # performance.window_days and are listed in the metadata.
@@ -52,12 +50,7 @@ def creator_outcomes_daily(context: dg.AssetExecutionContext, fbloop: FbloopReso
     group_name="feedback",
     kinds={"polars", "parquet"},
     code_version="1",
-    deps=[
-        dg.AssetDep(
-            creator_outcomes_daily,
-            partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-(DEFAULT_WINDOW_DAYS - 1)),
-        )
-    ],
+    deps=[window_dep(creator_outcomes_daily, -(DEFAULT_WINDOW_DAYS - 1))],
 )
 def creator_performance(context: dg.AssetExecutionContext, fbloop: FbloopResource) -> dg.MaterializeResult:
     """Each creator's past conversion rate over the trailing window, as the scorer's feature.
@@ -69,7 +62,7 @@ def creator_performance(context: dg.AssetExecutionContext, fbloop: FbloopResourc
     day = partition_day(context)
     lake = fbloop.lake()
     config = fbloop.config().performance
-    days = [day - timedelta(days=i) for i in range(config.window_days - 1, -1, -1)]
+    days = days_ending(day, config.window_days)
     paths = [p for d in days if (p := lake.table_path("creator_outcomes_daily", d)).exists()]
     outcomes = pl.scan_parquet(paths) if paths else pl.LazyFrame(schema=perf.OUTCOMES_SCHEMA)
     frame = perf.creator_performance(outcomes, config.prior_clicks)

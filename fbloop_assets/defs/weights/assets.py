@@ -18,8 +18,6 @@ from fbloop_assets.lib.promotion import CheckOutcome, decide, enough_records, no
 from fbloop_assets.lib.registry import LaterDecision, Registry, WeightsVersion
 from fbloop_assets.lib.training import candidate_weights as fit_candidate
 
-CHECKS = ("enough_records", "no_regression")
-
 
 def _record(lake: Lake, asset: str, day: Any) -> dict[str, Any]:
     path = lake.record_path(asset, day)
