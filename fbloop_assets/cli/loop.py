@@ -1,50 +1,18 @@
-"""The `fbloop` command line: a thin layer over `lib/` and the Dagster job.
-
-Every command that reports takes ``--json`` and then prints exactly one JSON document on stdout;
-progress goes to stderr. Errors are one line on stderr and a non-zero exit (set
-``FBLOOP_DEBUG=1`` for the traceback).
-"""
+"""The loop's commands: simulate, run, demo, suggest, evaluate, export."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 import time
-from collections.abc import Callable
 from datetime import date
 from typing import Any
 
+from fbloop_assets.cli.common import emit as _emit
+from fbloop_assets.cli.common import iso_date as _iso_date
+from fbloop_assets.cli.common import positive as _positive
+from fbloop_assets.cli.common import progress as _progress
 from fbloop_assets.lib.lake import resolve_data_dir
-
-
-def _progress(message: str) -> None:
-    print(f"fbloop: {message}", file=sys.stderr, flush=True)
-
-
-def _iso_date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _emit(payload: dict[str, Any], as_json: bool, render: Callable[[dict[str, Any]], str]) -> None:
-    if as_json:
-        print(json.dumps(payload, indent=2, sort_keys=True, default=str))
-    else:
-        print(render(payload))
 
 
 def _render_simulation(manifest: dict[str, Any]) -> str:
@@ -329,12 +297,8 @@ def _world_options(parser: argparse.ArgumentParser, signals_per_day: int) -> Non
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="fbloop", description="The feedback loop of an influencer recommender."
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the loop's commands to the `fbloop` parser."""
     sim = sub.add_parser("simulate", help="write a synthetic influencer world into the landing zone")
     sim.add_argument("--days", type=_positive, required=True, help="number of days to simulate")
     sim.add_argument("--seed", type=int, required=True, help="random seed (same seed, same files)")
@@ -396,24 +360,3 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--json", action="store_true", help="print the statistics as JSON")
     export.set_defaults(func=cmd_export)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        args.func(args)
-    except KeyboardInterrupt:
-        print("fbloop: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # the contract: one line, no traceback (unless debugging)
-        if os.environ.get("FBLOOP_DEBUG"):
-            raise
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"fbloop: error: {message}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
