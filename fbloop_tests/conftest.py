@@ -6,6 +6,7 @@ import json
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
@@ -47,12 +48,8 @@ def write_landing(lake: Lake, source: str, day: str, name: str, rows: list[dict]
 PG_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test session, dropped afterwards.
-
-    Skips when no server is reachable, except under FBLOOP_REQUIRE_PG=1 (CI), where it fails.
-    """
+def _admin_connection():  # type: ignore[no-untyped-def]
+    """A connection to the server's admin database; skips (or, under FBLOOP_REQUIRE_PG=1, fails)."""
     import psycopg2
 
     try:
@@ -62,12 +59,38 @@ def postgres_url() -> Iterator[str]:
             pytest.fail(f"PostgreSQL is required (FBLOOP_REQUIRE_PG=1) but unreachable: {exc}")
         pytest.skip(f"PostgreSQL unreachable: {exc}")
     admin.autocommit = True
+    return admin
+
+
+@contextmanager
+def _fresh_database() -> Iterator[str]:
+    from fbloop_assets.lib.store import dispose_all
+
+    admin = _admin_connection()
     name = f"fbloop_test_{uuid.uuid4().hex[:12]}"
     with admin.cursor() as cur:
         cur.execute(f'CREATE DATABASE "{name}"')
     try:
         yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
     finally:
+        dispose_all()
         with admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session (Dagster's storage), dropped afterwards."""
+    with _fresh_database() as url:
+        yield url
+
+
+@pytest.fixture
+def fresh_postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test (fbloop's own store), dropped afterwards.
+
+    Skips when no server is reachable, except under FBLOOP_REQUIRE_PG=1 (CI), where it fails.
+    """
+    with _fresh_database() as url:
+        yield url
