@@ -131,5 +131,5 @@ _LOOP_VALUES: dict[str, tuple[str, ...]] = {
         "candidate/snips_conversion_yield",
         "production/snips_conversion_yield",
     ),
-    "production_weights": ("production", "promoted", "reason"),
+    "production_weights": ("production", "staging", "canary", "promoted", "reason", "canary_review"),
 }

@@ -10,6 +10,7 @@ metrics, and (simulation only) the true NDCG@5 of production against the hidden 
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import replace
@@ -28,7 +29,8 @@ from fbloop_assets.lib.registry import Registry
 from fbloop_assets.lib.simulate import SimParams, Simulation
 from fbloop_assets.lib.simulate.run import write_manifest
 from fbloop_assets.lib.simulate.truth import true_ndcg
-from fbloop_assets.lib.suggest import ScoringContext, latest_partition, log_served, serve
+from fbloop_assets.lib.store import DATABASE_URL_ENV, EMBEDDED_STORE, dispose_all
+from fbloop_assets.lib.suggest import Arms, ScoringContext, latest_partition, log_served, serve_arms
 
 # What a demo writes under the data directory; `--fresh` removes exactly these.
 DEMO_FOLDERS = ("landing", "rejects", "warehouse", "datasets", "weights", "exports", "simulation")
@@ -40,8 +42,14 @@ class StateExists(RuntimeError):
 
 
 def clear_state(data_dir: Path) -> None:
+    """Remove an earlier demo's files and its embedded store (never a store given by URL)."""
+    if os.environ.get(DATABASE_URL_ENV):
+        raise StateExists(f"--fresh clears only the embedded store; unset {DATABASE_URL_ENV} to use it")
+    dispose_all()
     for name in DEMO_FOLDERS:
         shutil.rmtree(data_dir / name, ignore_errors=True)
+    for path in data_dir.glob(f"{EMBEDDED_STORE}*"):  # the database and its WAL files
+        path.unlink()
 
 
 def _performance(lake: Lake, day: date) -> pl.DataFrame | None:
@@ -63,26 +71,28 @@ def run_demo(
     """Run the closed loop for ``days`` days; the per-day reports, the start and the end."""
     lake = Lake(data_dir)
     registry = Registry.of(lake)
-    if registry.history_path.exists():
-        raise StateExists(
-            f"{data_dir} already holds a loop's state ({registry.history_path}); pass --fresh to start over"
-        )
+    if registry.history() or lake.landing_dir("recommendations", start).exists():
+        raise StateExists(f"{data_dir} already holds a loop's state; pass --fresh to start over")
     sim = Simulation(data_dir, seed, start, replace(SimParams(), signals_per_day=signals_per_day))
     initial = registry.production()
     initial_truth = true_ndcg(sim.world, initial.weights, None, start)
 
     def server(day: date, requests: pl.DataFrame) -> tuple[pl.DataFrame, list[Path]]:
         ingest_reference(day, instance)
-        context = ScoringContext.from_lake(lake, day, registry.production())
+        arms = Arms.current(registry, config.canary.share)
+        context = ScoringContext.from_lake(lake, day, arms.production)
         rng = np.random.default_rng([seed, 4, day.toordinal()])
-        served = serve(context, requests, config.serving.slate_size, config.serving.temperature, rng)
+        served = serve_arms(
+            context, arms, requests, config.serving.slate_size, config.serving.temperature, rng
+        )
         return served, log_served(lake, served, SERVING_LOG_NAME)
 
     reports, per_day = [], {}
     for i in range(days):
         day = start + timedelta(days=i)
-        served_by = registry.production().version
-        progress(f"day {i + 1}/{days} ({day}): serving with {served_by}, simulating, running the loop")
+        served_by = Arms.current(registry, config.canary.share).versions()
+        serving = " and canary ".join(served_by.values())
+        progress(f"day {i + 1}/{days} ({day}): serving with {serving}, simulating, running the loop")
         per_day[day.isoformat()] = sim.step(day, server)
         summary = run_day(day, instance)
         production = registry.production()
@@ -95,6 +105,9 @@ def run_demo(
                 "promoted": bool(loop.get("production_weights/promoted")),
                 "reason": loop.get("production_weights/reason"),
                 "candidate": loop.get("candidate_weights/candidate"),
+                "staging": loop.get("production_weights/staging"),
+                "canary": loop.get("production_weights/canary"),
+                "canary_review": loop.get("production_weights/canary_review"),
                 "dataset_version": loop.get("feedback_dataset/dataset_version"),
                 "dataset_records": loop.get("feedback_dataset/dagster/row_count"),
                 "dataset_labeled": loop.get("feedback_dataset/labeled_records"),
@@ -145,8 +158,9 @@ def render_day(r: dict[str, Any]) -> str:
         decision = f"promoted {r['production']}"
     else:
         decision = f"kept {r['production']}: {r['reason'] or 'no decision'}"
+    served_by = " + canary ".join(r["served_by"].values())
     return (
-        f"{r['day']}  served by {r['served_by']} | dataset {r['dataset_records'] or 0:,} records"
+        f"{r['day']}  served by {served_by} | dataset {r['dataset_records'] or 0:,} records"
         f" ({r['dataset_labeled'] or 0:,} labeled) | NDCG@5 cand {_num(r['ndcg_at_5'])} / prod"
         f" {_num(r['production_ndcg_at_5'])} | SNIPS conversions/1k impressions cand"
         f" {_num(r['snips_conversion_yield'])} / prod {_num(r['production_snips_conversion_yield'])}"

@@ -7,9 +7,10 @@ down so that datasets of complete days exist from day 3 on; the tests then inspe
 import contextlib
 import io
 import json
+import math
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -19,13 +20,15 @@ import polars as pl
 import pytest
 
 from fbloop_assets.cli import main
+from fbloop_assets.daily_run import ingest_reference, run_day
 from fbloop_assets.defs.resources import FbloopResource
 from fbloop_assets.defs.weights.assets import production_weights, weights_evaluation
 from fbloop_assets.lib.config import load_config
 from fbloop_assets.lib.dataset import build_dataset
 from fbloop_assets.lib.lake import Lake, write_json
 from fbloop_assets.lib.registry import INITIAL, Registry, WeightsVersion
-from fbloop_assets.lib.suggest import ScoringContext
+from fbloop_assets.lib.simulate import SimParams, Simulation
+from fbloop_assets.lib.suggest import Arms, ScoringContext, log_served, serve_arms
 from fbloop_tests.conftest import TEST_KEY_HEX
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -38,6 +41,11 @@ window_days = 3
 min_records = 500
 min_labeled = 20
 snips_tolerance = 0.5
+[canary]
+share = 0.5
+days = 2
+min_slates = 20
+tolerance = 0.5
 """
 LAST_DAY = date(2026, 1, 6)
 
@@ -92,18 +100,19 @@ def test_demo_reports_every_day_and_moves_production(loop_run: LoopRun) -> None:
     assert "enough_records" in report["days"][0]["reason"]
     promoted = [d for d in report["days"] if d["promoted"]]
     assert all(d["ndcg_at_5"] is not None and d["true_ndcg_at_5"] > 0 for d in promoted)
-    # every day after a promotion is served by the version promoted the day before
+    # every day is served by the aliases as the loop of the day before left them
     for before, after in zip(report["days"], report["days"][1:], strict=False):
-        assert after["served_by"] == before["production"]
-    history = Registry.of(loop_run.lake).history()
-    assert [m.to_version for m in history][-1] == report["final"]["version"]
+        assert after["served_by"]["production"] == before["production"]
+        assert after["served_by"].get("canary", "none") == before["canary"]
+    history = Registry.of(loop_run.lake).history("production")
+    assert history[-1].to_version == report["final"]["version"]
 
 
 def test_served_slates_carry_the_version_that_served_them(loop_run: LoopRun) -> None:
     lake = loop_run.lake
     for day in loop_run.report["days"]:
         recs = pl.read_parquet(lake.table_path("raw_recommendations", date.fromisoformat(day["day"])))
-        assert recs["weights_version"].unique().to_list() == [day["served_by"]]
+        assert sorted(recs["weights_version"].unique().to_list()) == sorted(day["served_by"].values())
         assert recs["propensity"].is_between(0, 1, closed="right").all()
 
 
@@ -156,7 +165,9 @@ def test_a_worse_candidate_is_not_promoted(in_loop_env: LoopRun) -> None:
     (mat,) = result.asset_materializations_for_node("production_weights")
     assert mat.metadata["promoted"].value is False
     assert "no_regression" in str(mat.metadata["reason"].value)
-    assert registry.production().version == before.version and len(registry.history()) == moves
+    assert registry.production().version == before.version
+    assert worse.version not in {m.to_version for m in registry.history()[moves:]}  # not even staged
+    assert registry.failed_checks(worse.version) == ["no_regression"]
 
 
 def test_the_same_inputs_give_the_same_dataset_version(in_loop_env: LoopRun) -> None:
@@ -203,3 +214,95 @@ def test_evaluate_compares_any_weights_with_production(
         main(["evaluate", "--weights", "w-000000000000", "--from", "2026-01-02", "--to", "2026-01-04"]) == 1
     )
     assert "unknown weights version" in capsys.readouterr().err
+
+
+def test_the_canary_walks_from_staging_to_production_on_its_share_of_requests(loop_run: LoopRun) -> None:
+    registry = Registry.of(loop_run.lake)
+    moves = registry.history()
+    first_canary = next(m for m in moves if m.alias == "canary" and m.to_version)
+    staged = next(m for m in moves if m.alias == "staging" and m.to_version == first_canary.to_version)
+    assert staged.id < first_canary.id and staged.day == first_canary.day  # staged, then canary
+    promoted = next(m for m in moves if m.alias == "production")
+    assert promoted.to_version == first_canary.to_version and promoted.reason.startswith("canary passed")
+    assert promoted.evidence["verdict"] == "pass" and promoted.evidence["slates"]["canary"] >= 20
+    # the canary served about half of the requests on its days, within a binomial tolerance
+    served, by_canary = 0, 0
+    for day in (date.fromisoformat(first_canary.effective_day), date.fromisoformat(promoted.day or "")):
+        slates = pl.read_parquet(loop_run.lake.table_path("raw_recommendations", day)).unique("request_id")
+        served += slates.height
+        by_canary += int((slates["weights_version"] == first_canary.to_version).sum())
+    assert abs(by_canary / served - 0.5) < 3 * math.sqrt(0.25 / served)
+    # the UI shows the aliases and their history on production_weights
+    record = json.loads(loop_run.lake.record_path("production_weights", LAST_DAY).read_text())
+    assert record["after"]["production"] == registry.current("production")
+
+
+def test_a_planted_regression_is_rolled_back_and_rollback_restores_production(
+    loop_run: LoopRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "copy"
+    shutil.copytree(loop_run.root, root)
+    (root / "fbloop.toml").write_text(
+        LOOP_CONFIG.replace("tolerance = 0.5\n", "tolerance = 0.1\n")
+    )
+    for k, v in loop_run.env.items():
+        monkeypatch.setenv(k, v.replace(str(loop_run.root), str(root)))
+    lake, config = Lake(root / "data"), load_config()
+    registry = Registry.of(lake)
+    production = registry.production()
+    bad = registry.save(
+        WeightsVersion.create({f: -w for f, w in production.weights.items()}, production.version, "planted")
+    )
+    registry.move("canary", bad.version, "planted regression", actor="test", day=LAST_DAY)
+    sim = Simulation(lake.root, 7, date(2026, 1, 1), replace(SimParams(), signals_per_day=20_000))
+
+    def server(day: date, requests: pl.DataFrame) -> tuple[pl.DataFrame, list[Path]]:
+        ingest_reference(day, instance)
+        arms = Arms.current(registry, config.canary.share)
+        context = ScoringContext.from_lake(lake, day, arms.production)
+        served = serve_arms(context, arms, requests, 10, config.serving.temperature, np.random.default_rng(1))
+        return served, log_served(lake, served, "suggest-test")
+
+    with dg.DagsterInstance.get() as instance:
+        for day in (date(2026, 1, 7), date(2026, 1, 8)):
+            sim.step(day, server)
+            run_day(day, instance)
+    rolled_back = next(m for m in registry.history("canary") if m.from_version == bad.version)
+    assert rolled_back.to_version is None and rolled_back.day == "2026-01-08"
+    assert rolled_back.reason.startswith("canary rolled back: regression")
+    assert (
+        rolled_back.evidence["verdict"] == "regression"
+        and rolled_back.evidence["interval"]["clicks"][1] < -0.1
+    )
+    assert registry.production().version == production.version
+
+    # by hand: roll production back to the version before it, byte-identically, in one step
+    previous = registry.history("production")[-1].from_version
+    assert main(["weights", "show", previous, "--json"]) == 0
+    before = json.loads(capsys.readouterr().out)
+    assert main(["rollback", "--reason", "test rollback", "--json"]) == 0
+    moved = json.loads(capsys.readouterr().out)["moves"]
+    assert [(m["alias"], m["from_version"], m["to_version"]) for m in moved] == [
+        ("production", production.version, previous),
+        ("canary", registry.history("canary")[-2].to_version, None),  # a running canary stops too
+    ]
+    assert main(["weights", "show", previous, "--json"]) == 0
+    after = json.loads(capsys.readouterr().out)
+    assert {k: after[k] for k in ("weights", "features", "parent")} == {
+        k: before[k] for k in ("weights", "features", "parent")
+    }
+    campaign = sorted(ScoringContext.from_lake(lake, LAST_DAY, INITIAL).campaigns)[0]
+    assert main(["suggest", "--campaign", campaign, "--seed", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["weights_version"] == previous
+    assert main(["weights", "history", "--alias", "production", "--json"]) == 0
+    history = json.loads(capsys.readouterr().out)
+    assert (
+        history["moves"][-1]["reason"] == "rollback: test rollback"
+        and history["aliases"]["production"] == previous
+    )
+    # a version that failed a blocking check needs --force, and the move says so
+    failed = next(v for v in registry.versions() if registry.failed_checks(v.version))
+    assert main(["promote", failed.version, "--to", "staging", "--reason", "try"]) == 1
+    assert "--force" in capsys.readouterr().err
+    assert main(["promote", failed.version, "--to", "staging", "--reason", "try", "--force", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["move"]["forced"] is True

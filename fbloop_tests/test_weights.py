@@ -2,7 +2,6 @@
 
 import math
 from datetime import date
-from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -11,15 +10,20 @@ import pytest
 from fbloop_assets.lib.config import PromotionConfig, TrainingConfig
 from fbloop_assets.lib.evaluation import exposure_metrics, off_policy_metrics, ranking_metrics
 from fbloop_assets.lib.features import FEATURES
-from fbloop_assets.lib.promotion import decide, enough_records, no_regression
+from fbloop_assets.lib.lake import Lake
+from fbloop_assets.lib.promotion import enough_records, no_regression
 from fbloop_assets.lib.registry import INITIAL, Registry, UnknownVersion, WeightsVersion
 from fbloop_assets.lib.training import bounded_step, fit_direction, propensity_weights
 
 DAY = date(2026, 1, 1)
 
 
-def test_versions_are_content_addressed_and_immutable(tmp_path: Path) -> None:
-    registry = Registry(tmp_path)
+@pytest.fixture
+def registry(lake: Lake) -> Registry:
+    return Registry.of(lake)
+
+
+def test_versions_are_content_addressed_and_immutable(registry: Registry) -> None:
     a = WeightsVersion.create(INITIAL.weights, "w0", "ds-1")
     b = WeightsVersion.create(dict(INITIAL.weights), "w0", "ds-1", fit={"note": "refit"})
     assert a.version == b.version and a.version.startswith("w-")
@@ -27,27 +31,40 @@ def test_versions_are_content_addressed_and_immutable(tmp_path: Path) -> None:
     registry.save(a)
     assert registry.save(b).fit == a.fit  # first write wins: a version never changes
     assert registry.load(a.version).weights == a.weights
+    assert registry.load(a.version) == a
     with pytest.raises(UnknownVersion):
         registry.load("w-nothere")
 
 
-def test_production_history_is_append_only_and_dated(tmp_path: Path) -> None:
-    registry = Registry(tmp_path)
-    assert registry.production().version == "w0"
+def test_alias_history_is_append_only_and_dated(registry: Registry) -> None:
+    assert registry.production().version == "w0" and registry.current("canary") is None
     v1 = registry.save(WeightsVersion.create(INITIAL.weights | {"niche_match": 2.0}, "w0", "ds-1"))
     v2 = registry.save(WeightsVersion.create(INITIAL.weights | {"niche_match": 3.0}, v1.version, "ds-2"))
-    registry.move_production(date(2026, 1, 8), v1.version, "checks passed")
-    assert registry.move_production(date(2026, 1, 8), v1.version, "again") is None  # already there
-    registry.move_production(date(2026, 1, 9), v2.version, "checks passed")
-    assert [(m.from_version, m.to_version) for m in registry.history()] == [
+    registry.move("production", v1.version, "checks passed", actor="loop", day=date(2026, 1, 8))
+    assert registry.move("production", v1.version, "again", actor="loop", day=date(2026, 1, 8)) is None
+    registry.move("production", v2.version, "checks passed", actor="loop", day=date(2026, 1, 9))
+    assert [(m.from_version, m.to_version) for m in registry.history("production")] == [
         ("w0", v1.version),
         (v1.version, v2.version),
     ]
+    # a move decided by the loop for day D governs serving from D + 1 on
     assert registry.production_before(date(2026, 1, 8)).version == "w0"
     assert registry.production_before(date(2026, 1, 9)).version == v1.version
+    assert registry.production_before(date(2026, 1, 10)).version == v2.version
     assert registry.production().version == v2.version
     with pytest.raises(ValueError, match="cannot move it"):
-        registry.move_production(date(2026, 1, 5), v1.version, "a late backfill")
+        registry.move("production", v1.version, "a late backfill", actor="loop", day=date(2026, 1, 5))
+    # a move by hand is never refused for its date, and canary can be cleared, production not
+    registry.move("canary", v1.version, "try it", actor="ana")
+    assert registry.current("canary") == v1.version
+    registry.move("canary", None, "enough", actor="ana")
+    assert registry.current("canary") is None
+    with pytest.raises(ValueError, match="cannot be cleared"):
+        registry.move("production", None, "oops", actor="ana")
+    with pytest.raises(ValueError, match="unknown alias"):
+        registry.move("prod", v1.version, "typo", actor="ana")
+    moves = registry.history()
+    assert [m.id for m in moves] == sorted(m.id for m in moves) and moves[-1].actor == "ana"
 
 
 def test_bounded_step_moves_each_weight_at_most_max_step() -> None:
@@ -153,18 +170,15 @@ def test_exposure_of_deterministic_rankings() -> None:
     assert out["ranked_requests"] == 2
 
 
-def test_promotion_decisions() -> None:
+def test_promotion_checks() -> None:
     config = PromotionConfig(min_records=10, min_labeled=2, ndcg_tolerance=0.01, snips_tolerance=0.05)
     prod = {"ndcg_at_5": 0.80, "snips_conversion_yield": 1.00}
     ok = [
         enough_records(20, 5, config),
         no_regression({"ndcg_at_5": 0.795, "snips_conversion_yield": 0.96}, prod, config),
     ]
-    assert decide(ok, "w-new", "w0")[0] is True
-    assert decide(ok, "w0", "w0")[0] is False
+    assert all(c.passed for c in ok)
     worse = no_regression({"ndcg_at_5": 0.78, "snips_conversion_yield": 1.2}, prod, config)
     assert not worse.passed and worse.threshold["ndcg_at_5"] == pytest.approx(0.79)
-    promoted, reason = decide([ok[0], worse], "w-new", "w0")
-    assert not promoted and reason.startswith("blocked by no_regression")
     few = enough_records(9, 5, config)
     assert not few.passed and "9 records (min 10)" in few.detail

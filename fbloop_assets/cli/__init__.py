@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 
-from fbloop_assets.cli import loop
+from fbloop_assets.cli import loop, weights
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fbloop", description="The feedback loop of an influencer recommender."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (loop,):
+    for group in (loop, weights):
         group.register(sub)
     return parser
 
@@ -38,4 +38,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fbloop: error: {message}", file=sys.stderr)
         return 1
     return 0
-

@@ -146,21 +146,31 @@ def cmd_suggest(args: argparse.Namespace) -> None:
     from fbloop_assets.lib.config import load_config
     from fbloop_assets.lib.lake import Lake
     from fbloop_assets.lib.registry import Registry
-    from fbloop_assets.lib.suggest import ScoringContext, log_served, new_request_id, now_utc, serve
+    from fbloop_assets.lib.suggest import (
+        Arms,
+        ScoringContext,
+        log_served,
+        new_request_id,
+        now_utc,
+        serve_arms,
+    )
 
     config = load_config()
     lake = Lake(resolve_data_dir())
     now = now_utc()
-    context = ScoringContext.from_lake(lake, now.date(), Registry.of(lake).production())
+    arms = Arms.current(Registry.of(lake), config.canary.share)
+    context = ScoringContext.from_lake(lake, now.date(), arms.production)
     request_id = new_request_id()
     requests = pl.DataFrame({"request_id": [request_id], "campaign_id": [args.campaign], "served_at": [now]})
     rng = np.random.default_rng(args.seed)
-    served = serve(context, requests, args.k, config.serving.temperature, rng)
+    served = serve_arms(context, arms, requests, args.k, config.serving.temperature, rng)
     (path,) = log_served(lake, served, f"suggest-{request_id}")
+    served_by = served["weights_version"][0]
     payload = {
         "request_id": request_id,
         "campaign_id": args.campaign,
-        "weights_version": context.weights.version,
+        "weights_version": served_by,
+        "arm": next(arm for arm, version in arms.versions().items() if version == served_by),
         "served_at": now.isoformat(),
         "slate": served.select("recommendation_id", "rank", "creator_id", "score", "propensity").to_dicts(),
         "scored_against": context.sources,

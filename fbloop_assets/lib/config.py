@@ -115,6 +115,23 @@ class PromotionConfig:
 
 
 @dataclass(frozen=True)
+class CanaryConfig:
+    """How staged weights are tried on live traffic before they become production."""
+
+    # Share of suggestion requests served by the canary (0 = staged weights go straight to production).
+    share: float = 0.25
+    # Days the canary serves before it is compared with production, and at most (then rolled back).
+    days: int = 3
+    max_days: int = 7
+    # Slates each arm needs before a verdict; with fewer, the canary keeps serving.
+    min_slates: int = 100
+    # Regression: the interval of canary / production - 1 lies below -tolerance; pass: no estimate does.
+    tolerance: float = 0.05
+    confidence: float = 0.95
+    bootstrap_samples: int = 2000
+
+
+@dataclass(frozen=True)
 class FbloopConfig:
     attribution_windows_days: AttributionWindows = field(default_factory=AttributionWindows)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
@@ -125,6 +142,7 @@ class FbloopConfig:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     promotion: PromotionConfig = field(default_factory=PromotionConfig)
+    canary: CanaryConfig = field(default_factory=CanaryConfig)
 
 
 def _build(cls: type, raw: dict[str, Any], where: str) -> Any:
@@ -175,6 +193,17 @@ def parse_config(text: str, origin: str = "<config>") -> FbloopConfig:
     ):
         if value <= 0:
             raise ConfigError(f"{name} must be positive, got {value}")
+    canary = config.canary
+    if not 0.0 <= canary.share < 1.0:
+        raise ConfigError(f"canary.share must be at least 0 and below 1, got {canary.share}")
+    if not 0.5 <= canary.confidence < 1.0:
+        raise ConfigError(f"canary.confidence must be between 0.5 and 1, got {canary.confidence}")
+    if canary.max_days < canary.days:
+        raise ConfigError(f"canary.max_days ({canary.max_days}) must be at least canary.days ({canary.days})")
+    if canary.days < 1 or canary.min_slates < 1 or canary.bootstrap_samples < 100 or canary.tolerance < 0:
+        raise ConfigError(
+            "canary.days and canary.min_slates must be >= 1, bootstrap_samples >= 100, tolerance >= 0"
+        )
     if not 0.0 < config.dataset.holdout_share < 1.0:
         raise ConfigError(
             f"dataset.holdout_share must be between 0 and 1, got {config.dataset.holdout_share}"

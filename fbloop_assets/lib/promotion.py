@@ -6,8 +6,7 @@
   (absolute) and its SNIPS estimate of the conversion yield (conversions per 1,000 impressions)
   at most ``snips_tolerance`` below production's (relative), both on the same held-out requests.
 
-The promotion asset moves production only when every check passed; a candidate equal to
-production is not a move.
+A candidate moves to staging only when every check passed (`rollout`).
 """
 
 from __future__ import annotations
@@ -69,15 +68,3 @@ def no_regression(
             f"SNIPS conversions per 1k impressions {c_conv:.3f} vs {p_conv:.3f} (floor {conv_floor:.3f})"
         ),
     )
-
-
-def decide(checks: list[CheckOutcome], candidate: str | None, production: str) -> tuple[bool, str]:
-    """Whether to move production to ``candidate``, and why (one line)."""
-    failed = "; ".join(f"{c.name}: {c.detail}" for c in checks if not c.passed)
-    if candidate is None:
-        return False, "no candidate (nothing to fit on)" + (f"; {failed}" if failed else "")
-    if failed:
-        return False, "blocked by " + failed
-    if candidate == production:
-        return False, f"candidate equals production {production}"
-    return True, "all checks passed: " + "; ".join(c.detail for c in checks)

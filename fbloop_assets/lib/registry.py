@@ -1,32 +1,84 @@
-"""Weights versions and the production pointer, as files under ``<data>/weights/``.
+"""The weights registry: immutable weights versions and the aliases that point at them.
 
-- ``versions/<version>.json``: one immutable WeightsVersion each. The version id is a content
-  address, ``w-`` and the first 12 hex digits of the SHA-256 of the weights, the feature list,
-  the parent version and the dataset version, so the same fit of the same data is the same
-  version. ``w0``, the hand-set default in `features`, is built in and needs no file.
-- ``production_history.jsonl``: the append-only history of the production pointer, one move per
-  line (the loop day that decided it, when, from which version to which, and why). Production is
-  the target of the last move; ``w0`` before the first.
+Stored in fbloop's database (`lib.store`: SQLite by default, PostgreSQL by URL), so it survives
+restarts and is shared by every process that serves or learns.
 
-A lock file serializes writers, so two runs cannot interleave a read-modify-write.
+- ``weights_versions``: one immutable WeightsVersion each. The version id is a content address,
+  ``w-`` and the first 12 hex digits of the SHA-256 of the weights, the feature list, the parent
+  version and the dataset version, so the same fit of the same data is the same version. ``w0``,
+  the hand-set default in `features`, is built in.
+- ``weights_evaluations``: every offline evaluation of a version (the loop day, production it was
+  compared with, metrics, check outcomes, whether every blocking check passed).
+- ``alias_moves``: the append-only history of the aliases ``staging``, ``canary`` and
+  ``production``: who moved which alias from which version to which, when, why, with what
+  evidence, and whether it was forced past a failed check. An alias points where its last move
+  points; ``production`` is ``w0`` before its first move, the others point nowhere (None).
+
+Each move has an *effective day*, the first serving day it governs: a move decided by the loop
+for day D governs serving from D + 1 on (the loop runs after D has ended); a move made by hand
+governs the day it is made. `in_force(alias, day)` is what served on a day, which is also what
+the loop for that day starts from.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
-from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
 from fbloop_assets.lib.features import FEATURES, INITIAL_WEIGHTS, INITIAL_WEIGHTS_VERSION
-from fbloop_assets.lib.lake import Lake, atomic_path
+from fbloop_assets.lib.lake import Lake
+from fbloop_assets.lib.store import METADATA, open_data_store, serialized
+
+ALIASES = ("staging", "canary", "production")
+_MOVE_LOCK = 7723002  # advisory-lock key that serializes alias moves on PostgreSQL
+
+versions_table = sa.Table(
+    "weights_versions",
+    METADATA,
+    sa.Column("version", sa.String(40), primary_key=True),
+    sa.Column("weights", sa.JSON, nullable=False),
+    sa.Column("features", sa.JSON, nullable=False),
+    sa.Column("parent", sa.String(40)),
+    sa.Column("dataset_version", sa.String(80)),
+    sa.Column("code_version", sa.String(40), nullable=False),
+    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Column("fit", sa.JSON, nullable=False),
+)
+evaluations_table = sa.Table(
+    "weights_evaluations",
+    METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("version", sa.String(40), nullable=False),
+    sa.Column("day", sa.String(10), nullable=False),
+    sa.Column("at", sa.String(40), nullable=False),
+    sa.Column("production", sa.String(40), nullable=False),
+    sa.Column("dataset_version", sa.String(80)),
+    sa.Column("metrics", sa.JSON, nullable=False),
+    sa.Column("checks", sa.JSON, nullable=False),
+    sa.Column("passed", sa.Boolean, nullable=False),
+)
+moves_table = sa.Table(
+    "alias_moves",
+    METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("alias", sa.String(20), nullable=False),
+    sa.Column("day", sa.String(10)),
+    sa.Column("effective_day", sa.String(10), nullable=False),
+    sa.Column("at", sa.String(40), nullable=False),
+    sa.Column("actor", sa.String(120), nullable=False),
+    sa.Column("from_version", sa.String(40)),
+    sa.Column("to_version", sa.String(40)),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("forced", sa.Boolean, nullable=False),
+    sa.Column("evidence", sa.JSON, nullable=False),
+)
 
 
 def code_version() -> str:
@@ -34,6 +86,10 @@ def code_version() -> str:
         return package_version("fbloop")
     except PackageNotFoundError:
         return "unknown"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)
@@ -97,15 +153,52 @@ INITIAL = WeightsVersion(
 )
 
 
-@dataclass(frozen=True)
-class Move:
-    """One move of the production pointer."""
+INITIAL = WeightsVersion(
+    version=INITIAL_WEIGHTS_VERSION,
+    weights=dict(INITIAL_WEIGHTS),
+    parent=None,
+    dataset_version=None,
+    created_at="2026-01-01T00:00:00+00:00",
+    code_version="built-in",
+    fit={"method": "hand-set default (see fbloop_assets/lib/features.py)"},
+)
 
-    day: str  # the loop day (partition) that decided it
+
+@dataclass(frozen=True)
+class AliasMove:
+    """One move of an alias; ``to_version`` None clears it (a canary that ended)."""
+
+    id: int
+    alias: str
+    day: str | None  # the loop day (partition) that decided it; None when made by hand
+    effective_day: str  # the first serving day it governs
     at: str  # when it was recorded, UTC
-    from_version: str
-    to_version: str
+    actor: str  # "loop" or the person (`$FBLOOP_ACTOR`, else the login name) who ran the command
+    from_version: str | None
+    to_version: str | None
     reason: str
+    forced: bool
+    evidence: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One offline evaluation of a version by the loop."""
+
+    version: str
+    day: str
+    at: str
+    production: str
+    dataset_version: str | None
+    metrics: dict[str, Any]
+    checks: list[dict[str, Any]]
+    passed: bool
+
+    def failed_checks(self) -> list[str]:
+        return [c["name"] for c in self.checks if not c["passed"] and c.get("blocking", True)]
 
 
 class UnknownVersion(LookupError):
@@ -113,92 +206,201 @@ class UnknownVersion(LookupError):
 
 
 class LaterDecision(ValueError):
-    """Production was already moved by the loop of a later day."""
+    """The alias was already moved by the loop of a later day."""
+
+
+def _check_alias(alias: str) -> None:
+    if alias not in ALIASES:
+        raise ValueError(f"unknown alias {alias!r} (one of {', '.join(ALIASES)})")
 
 
 class Registry:
-    """The weights versions and production history under ``root`` (``<data>/weights``)."""
+    """Weights versions, their evaluations and the alias history, in fbloop's database."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.history_path = root / "production_history.jsonl"
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
 
     @classmethod
     def of(cls, lake: Lake) -> Registry:
-        return cls(lake.root / "weights")
+        return cls(open_data_store(lake.root))
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-
-    def _version_path(self, version: str) -> Path:
-        return self.root / "versions" / f"{version}.json"
+    # versions
 
     def save(self, candidate: WeightsVersion) -> WeightsVersion:
         """Store ``candidate`` unless that version exists; return the stored one (first write wins)."""
-        path = self._version_path(candidate.version)
-        with self._locked():
-            if not path.exists():
-                with atomic_path(path) as tmp:
-                    tmp.write_text(json.dumps(candidate.as_dict(), indent=2, sort_keys=True) + "\n")
+        if candidate.version == INITIAL.version:
+            return INITIAL
+        row = candidate.as_dict()
+        with serialized(self.engine, _MOVE_LOCK) as connection:
+            exists = connection.execute(
+                sa.select(versions_table.c.version).where(versions_table.c.version == candidate.version)
+            ).first()
+            if exists is None:
+                connection.execute(versions_table.insert().values(row))
         return self.load(candidate.version)
 
     def load(self, version: str) -> WeightsVersion:
         if version == INITIAL.version:
             return INITIAL
-        path = self._version_path(version)
-        if not path.exists():
-            raise UnknownVersion(f"unknown weights version {version!r} (none in {path.parent})")
-        raw = json.loads(path.read_text())
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                sa.select(versions_table).where(versions_table.c.version == version)
+            ).first()
+        if row is None:
+            raise UnknownVersion(f"unknown weights version {version!r}")
+        raw = row._asdict()
         return WeightsVersion(**(raw | {"features": tuple(raw["features"])}))
 
-    def history(self) -> list[Move]:
-        if not self.history_path.exists():
-            return []
-        lines = self.history_path.read_text(encoding="utf-8").splitlines()
-        return [Move(**json.loads(line)) for line in lines if line.strip()]
+    def versions(self) -> list[WeightsVersion]:
+        """Every stored version, oldest first (``w0`` first)."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(versions_table).order_by(versions_table.c.created_at, versions_table.c.version)
+            ).all()
+        return [INITIAL, *(WeightsVersion(**(r._asdict() | {"features": tuple(r.features)})) for r in rows)]
+
+    def versions_of_dataset(self, dataset_version: str) -> list[str]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(versions_table.c.version).where(versions_table.c.dataset_version == dataset_version)
+            ).all()
+        return sorted(r.version for r in rows)
+
+    # evaluations
+
+    def record_evaluation(self, evaluation: Evaluation) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(evaluations_table.insert().values(asdict(evaluation)))
+
+    def evaluations(self, version: str) -> list[Evaluation]:
+        """The loop's evaluations of ``version``, oldest first."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(evaluations_table)
+                .where(evaluations_table.c.version == version)
+                .order_by(evaluations_table.c.id)
+            ).all()
+        return [Evaluation(**{k: v for k, v in r._asdict().items() if k != "id"}) for r in rows]
+
+    def failed_checks(self, version: str) -> list[str]:
+        """Blocking checks failed in the latest evaluation of ``version`` (none if never evaluated)."""
+        evaluations = self.evaluations(version)
+        return evaluations[-1].failed_checks() if evaluations else []
+
+    # aliases
+
+    def history(self, alias: str | None = None) -> list[AliasMove]:
+        """Every move (of ``alias``, or of all aliases), in the order they were recorded."""
+        query = sa.select(moves_table).order_by(moves_table.c.id)
+        if alias is not None:
+            _check_alias(alias)
+            query = query.where(moves_table.c.alias == alias)
+        with self.engine.connect() as connection:
+            return [AliasMove(**r._asdict()) for r in connection.execute(query).all()]
+
+    def moves_of(self, version: str) -> list[AliasMove]:
+        """Every move to or from ``version``."""
+        return [m for m in self.history() if version in (m.to_version, m.from_version)]
+
+    @staticmethod
+    def _pointing(moves: list[AliasMove], alias: str) -> str | None:
+        mine = [m for m in moves if m.alias == alias]
+        if mine:
+            return mine[-1].to_version
+        return INITIAL.version if alias == "production" else None
+
+    def current(self, alias: str) -> str | None:
+        """Where ``alias`` points now (production: ``w0`` before its first move)."""
+        _check_alias(alias)
+        return self._pointing(self.history(alias), alias)
+
+    def in_force(self, alias: str, day: date) -> str | None:
+        """Where ``alias`` pointed for serving on ``day``: the last move effective on or before it."""
+        _check_alias(alias)
+        moves = [m for m in self.history(alias) if m.effective_day <= day.isoformat()]
+        return self._pointing(moves, alias)
 
     def production(self) -> WeightsVersion:
-        """The version in force now."""
-        moves = self.history()
-        return self.load(moves[-1].to_version if moves else INITIAL.version)
+        """The production version now."""
+        return self.load(self.current("production") or INITIAL.version)
 
     def production_before(self, day: date) -> WeightsVersion:
-        """The version in force when the loop for ``day`` started (moves decided on earlier days)."""
-        earlier = [m for m in self.history() if m.day < day.isoformat()]
-        return self.load(earlier[-1].to_version if earlier else INITIAL.version)
+        """The production version that served on ``day``, which the loop for ``day`` starts from."""
+        return self.load(self.in_force("production", day) or INITIAL.version)
 
-    def move_production(self, day: date, to_version: str, reason: str) -> Move | None:
-        """Point production at ``to_version`` as decided by the loop for ``day``.
+    def move(
+        self,
+        alias: str,
+        to_version: str | None,
+        reason: str,
+        *,
+        actor: str,
+        day: date | None = None,
+        forced: bool = False,
+        evidence: dict[str, Any] | None = None,
+    ) -> AliasMove | None:
+        """Point ``alias`` at ``to_version`` (None clears it), atomically; the recorded move.
 
-        Returns the recorded move; None when production already points there. Refuses a move for
-        a day earlier than one already decided (a backfill must not undo later decisions).
+        ``day`` is the loop day that decided it (None for a move made by hand). Returns None when
+        the alias already points there. Refuses a loop move for a day earlier than one the loop
+        already decided for this alias (a backfill must not undo later decisions).
         """
-        self.load(to_version)
-        with self._locked():
-            moves = self.history()
-            current = moves[-1].to_version if moves else INITIAL.version
-            if current == to_version:
-                return None
-            if moves and moves[-1].day > day.isoformat():
-                raise LaterDecision(
-                    f"production was already moved by the loop for {moves[-1].day}; "
-                    f"a decision for the earlier day {day} cannot move it"
-                )
-            move = Move(
-                day=day.isoformat(),
-                at=datetime.now(UTC).isoformat(timespec="seconds"),
-                from_version=current,
-                to_version=to_version,
-                reason=reason,
-            )
-            text = "".join(json.dumps(asdict(m), sort_keys=True) + "\n" for m in [*moves, move])
-            with atomic_path(self.history_path) as tmp:
-                tmp.write_text(text, encoding="utf-8")
-            return move
+        (move,) = self.move_together(
+            [(alias, to_version)], reason, actor=actor, day=day, forced=forced, evidence=evidence
+        )
+        return move
+
+    def move_together(
+        self,
+        targets: list[tuple[str, str | None]],
+        reason: str,
+        *,
+        actor: str,
+        day: date | None = None,
+        forced: bool = False,
+        evidence: dict[str, Any] | None = None,
+    ) -> list[AliasMove | None]:
+        """Several `move`s in one transaction: all of them are recorded, or none."""
+        for alias, to_version in targets:
+            _check_alias(alias)
+            if alias == "production" and to_version is None:
+                raise ValueError("production cannot be cleared; roll back to a version instead")
+            if to_version is not None:
+                self.load(to_version)
+        if not reason.strip():
+            raise ValueError("a move needs a reason")
+        now = datetime.now(UTC)
+        effective = (day + timedelta(days=1)) if day is not None else now.date()
+        done: list[AliasMove | None] = []
+        with serialized(self.engine, _MOVE_LOCK) as connection:
+            for alias, to_version in targets:
+                rows = connection.execute(
+                    sa.select(moves_table).where(moves_table.c.alias == alias).order_by(moves_table.c.id)
+                ).all()
+                moves = [AliasMove(**r._asdict()) for r in rows]
+                current = self._pointing(moves, alias)
+                if current == to_version:
+                    done.append(None)
+                    continue
+                later = [m for m in moves if m.day is not None and m.effective_day > effective.isoformat()]
+                if day is not None and later:
+                    raise LaterDecision(
+                        f"{alias} was already moved by the loop for {later[-1].day}; "
+                        f"a decision for the earlier day {day} cannot move it"
+                    )
+                values: dict[str, Any] = {
+                    "alias": alias,
+                    "day": day.isoformat() if day is not None else None,
+                    "effective_day": effective.isoformat(),
+                    "at": now.isoformat(timespec="seconds"),
+                    "actor": actor,
+                    "from_version": current,
+                    "to_version": to_version,
+                    "reason": reason,
+                    "forced": forced,
+                    "evidence": evidence or {},
+                }
+                inserted = connection.execute(moves_table.insert().values(values)).inserted_primary_key
+                assert inserted is not None
+                done.append(AliasMove(id=int(inserted[0]), **values))
+        return done

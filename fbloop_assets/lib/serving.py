@@ -16,6 +16,8 @@ This module does not compute scores (see `features`) and does not log anything.
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 
 
@@ -60,3 +62,12 @@ def slate_propensities(logits: np.ndarray, chosen: np.ndarray) -> np.ndarray:
     # Floating-point cancellation can leave the remaining mass a hair below the picked weight.
     remaining = np.maximum(total - placed_before, picked)
     return np.clip(picked / remaining, np.finfo(np.float64).tiny, 1.0)
+
+
+def canary_arm(request_ids: list[str], share: float) -> np.ndarray:
+    """Whether each request is served by the canary: a stable hash of its id, salted apart from
+    the evaluation holdout (which hashes the bare id)."""
+    threshold = round(share * 10_000)
+    return np.array(
+        [zlib.crc32(f"canary/{r}".encode()) % 10_000 < threshold for r in request_ids], dtype=bool
+    )

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
 
 METADATA = sa.MetaData()
 DATABASE_URL_ENV = "FBLOOP_DATABASE_URL"
+EMBEDDED_STORE = "fbloop.sqlite"
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 _engines: dict[str, sa.Engine] = {}
@@ -27,16 +30,24 @@ _lock = threading.Lock()
 
 def database_url(data_dir: Path) -> str:
     """``$FBLOOP_DATABASE_URL``, else the SQLite file in the data directory."""
-    return os.environ.get(DATABASE_URL_ENV) or f"sqlite:///{data_dir / 'fbloop.sqlite'}"
+    return os.environ.get(DATABASE_URL_ENV) or f"sqlite:///{data_dir / EMBEDDED_STORE}"
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
-    # WAL lets readers (the web app, the CLI) run while a writer commits; writers wait, not fail.
+def _sqlite_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    # WAL lets readers run while a writer commits; writers wait (up to 30 s) instead of failing.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+    # SQLAlchemy's recipe for pysqlite: let SQLAlchemy emit BEGIN itself (see `_sqlite_begin`).
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin(connection: sa.Connection) -> None:
+    # IMMEDIATE takes the write lock at BEGIN, so a read-then-write transaction (move an alias
+    # after reading where it points) never interleaves with another writer's.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def migrate(engine: sa.Engine) -> None:
@@ -53,6 +64,19 @@ def migrate(engine: sa.Engine) -> None:
         command.upgrade(config, "heads")  # each feature's tables are a branch off 0001
 
 
+@contextmanager
+def serialized(engine: sa.Engine, key: int) -> Iterator[sa.Connection]:
+    """A transaction that no other `serialized` transaction with the same ``key`` interleaves with.
+
+    PostgreSQL: a transaction-scoped advisory lock. SQLite: every transaction here is
+    ``BEGIN IMMEDIATE``, which already serializes writers.
+    """
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+        yield connection
+
+
 def open_store(url: str) -> sa.Engine:
     """The engine for ``url``, migrated; one per URL and process."""
     with _lock:
@@ -61,7 +85,8 @@ def open_store(url: str) -> sa.Engine:
             if url.startswith("sqlite:///"):
                 Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
                 engine = sa.create_engine(url)
-                sa.event.listen(engine, "connect", _sqlite_pragmas)
+                sa.event.listen(engine, "connect", _sqlite_connect)
+                sa.event.listen(engine, "begin", _sqlite_begin)
             else:
                 engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
             migrate(engine)

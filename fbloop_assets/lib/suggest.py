@@ -9,6 +9,8 @@ The same code serves `fbloop suggest`, the closed-loop demo and the simulator's 
 - `ScoringContext.rank` scores one campaign's pool deterministically (what an analyst inspects).
 - `serve` draws one Plackett-Luce slate per request over the pool's standardized scores (see
   `serving`), so every logged rank carries its propensity; rows follow the serving log's contract.
+- `Arms` and `serve_arms`: while a canary runs, a share of requests (a stable hash of the request
+  id) is served with the canary's weights; every logged slate names the version that served it.
 - `log_served` writes them into ``landing/recommendations/<day>/``, the folder the next
   `raw_recommendations` partition reads: that is the loop.
 """
@@ -16,7 +18,7 @@ The same code serves `fbloop suggest`, the closed-loop demo and the simulator's 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -26,8 +28,8 @@ import polars as pl
 from fbloop_assets.lib.features import FEATURES, CreatorFeatures, weight_vector
 from fbloop_assets.lib.lake import Lake, atomic_path
 from fbloop_assets.lib.landing import typed_schema
-from fbloop_assets.lib.registry import WeightsVersion
-from fbloop_assets.lib.serving import plackett_luce_slates, standardized
+from fbloop_assets.lib.registry import Registry, WeightsVersion
+from fbloop_assets.lib.serving import canary_arm, plackett_luce_slates, standardized
 
 SERVED_SCHEMA = pl.Schema(typed_schema("recommendations"))
 
@@ -164,6 +166,50 @@ def serve(
         .select(SERVED_SCHEMA.names())
         .cast(SERVED_SCHEMA)
     )
+
+
+@dataclass(frozen=True)
+class Arms:
+    """The weights that serve: production, and the canary with its share of requests, if one runs."""
+
+    production: WeightsVersion
+    canary: WeightsVersion | None = None
+    share: float = 0.0
+
+    @classmethod
+    def current(cls, registry: Registry, share: float) -> Arms:
+        """What serves now, from the registry's aliases."""
+        production = registry.production()
+        canary = registry.current("canary")
+        if canary is None or canary == production.version or share <= 0:
+            return cls(production)
+        return cls(production, registry.load(canary), share)
+
+    def versions(self) -> dict[str, str]:
+        served = {"production": self.production.version}
+        if self.canary is not None:
+            served["canary"] = self.canary.version
+        return served
+
+
+def serve_arms(
+    context: ScoringContext,
+    arms: Arms,
+    requests: pl.DataFrame,
+    k: int,
+    temperature: float,
+    rng: np.random.Generator,
+) -> pl.DataFrame:
+    """`serve`, with each request routed to production or the canary (`serving.canary_arm`)."""
+    if arms.canary is None:
+        return serve(replace(context, weights=arms.production), requests, k, temperature, rng)
+    to_canary = pl.Series(canary_arm(requests["request_id"].to_list(), arms.share))
+    parts = [
+        serve(replace(context, weights=weights), requests.filter(mask), k, temperature, rng)
+        for weights, mask in ((arms.production, ~to_canary), (arms.canary, to_canary))
+    ]
+    order = requests.select("request_id").with_row_index("_order")
+    return pl.concat(parts).join(order, on="request_id").sort("_order", "rank").drop("_order")
 
 
 def log_served(lake: Lake, served: pl.DataFrame, name: str) -> list[Path]:

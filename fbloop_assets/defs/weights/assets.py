@@ -2,6 +2,8 @@
 `production_weights`, with the checks that gate the promotion."""
 
 import json
+from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 import dagster as dg
@@ -13,9 +15,17 @@ from fbloop_assets.defs.resources import FbloopResource
 from fbloop_assets.lib.dataset import load_dataset, serving_pools
 from fbloop_assets.lib.evaluation import METRIC_NAMES, evaluate
 from fbloop_assets.lib.features import FEATURES
-from fbloop_assets.lib.lake import Lake, write_json
-from fbloop_assets.lib.promotion import CheckOutcome, decide, enough_records, no_regression
-from fbloop_assets.lib.registry import LaterDecision, Registry, WeightsVersion
+from fbloop_assets.lib.lake import Lake, days_between, write_json
+from fbloop_assets.lib.promotion import enough_records, no_regression
+from fbloop_assets.lib.registry import (
+    ALIASES,
+    Evaluation,
+    LaterDecision,
+    Registry,
+    WeightsVersion,
+    now_iso,
+)
+from fbloop_assets.lib.rollout import DayOutcome, advance, slate_outcomes
 from fbloop_assets.lib.training import candidate_weights as fit_candidate
 
 
@@ -142,6 +152,19 @@ def weights_evaluation(context: dg.AssetExecutionContext, fbloop: FbloopResource
         "checks": [c.as_dict() for c in checks],
     }
     write_json(record, lake.record_path("weights_evaluation", day))
+    if candidate_record["candidate"]:
+        registry.record_evaluation(
+            Evaluation(
+                version=candidate_record["candidate"],
+                day=day.isoformat(),
+                at=now_iso(),
+                production=production.version,
+                dataset_version=dataset.version,
+                metrics=results,
+                checks=record["checks"],
+                passed=all(c.passed for c in checks),
+            )
+        )
     names = list(results)
     rows = [[m, *(results[n].get(m) for n in names)] for m in METRIC_NAMES]
     rows += [
@@ -177,56 +200,89 @@ def weights_evaluation(context: dg.AssetExecutionContext, fbloop: FbloopResource
     )
 
 
+def _registry_tables(registry: Registry) -> dict[str, dg.MetadataValue]:
+    """The aliases now and the latest moves, as Markdown tables for the UI."""
+    aliases = md_table(["alias", "version"], [[a, registry.current(a) or "–"] for a in ALIASES])
+    moves = registry.history()[-15:]
+    history = md_table(
+        ["at (UTC)", "alias", "from", "to", "by", "loop day", "reason"],
+        [
+            [m.at, m.alias, m.from_version or "–", m.to_version or "–", m.actor, m.day or "–", m.reason]
+            for m in reversed(moves)
+        ],
+    )
+    return {"aliases": aliases, "alias_history": history}
+
+
+def _slates_reader(lake: Lake) -> Callable[[date, date], pl.DataFrame]:
+    def slates_for(first: date, last: date) -> pl.DataFrame:
+        days = days_between(first, last)
+        recs = [p for d in days if (p := lake.table_path("raw_recommendations", d)).exists()]
+        feedback = [p for d in days if (p := lake.table_path("normalized_feedback", d)).exists()]
+        if not recs or not feedback:
+            return pl.DataFrame(schema={"request_id": pl.String, "weights_version": pl.String})
+        return slate_outcomes(pl.scan_parquet(recs), pl.scan_parquet(feedback))
+
+    return slates_for
+
+
 @dg.asset(
     partitions_def=daily_partitions,
     group_name="weights",
     kinds={"python"},
-    code_version="1",
-    deps=[weights_evaluation],
+    code_version="2",
+    deps=[weights_evaluation, "raw_recommendations", "normalized_feedback"],
 )
 def production_weights(context: dg.AssetExecutionContext, fbloop: FbloopResource) -> dg.MaterializeResult:
-    """The weights version `fbloop suggest` serves with: moved to the candidate only when its checks pass.
+    """The registry's aliases after this loop day: staging, canary and production.
 
-    Reads the day's `weights_evaluation` and its checks; when every check passed and the candidate
-    differs from production, the production pointer moves (an append-only history in
-    `weights/production_history.jsonl`). Otherwise production stays as it was, and the reason is
-    here. The first production version is `w0`, the hand-set default documented in the README.
+    In order: a canary that has served `canary.days` days is compared with production on the
+    live outcomes of each arm's own slates (clicks and conversions per slate, with a bootstrap
+    interval) and becomes production, or is rolled back with the evidence; the day's candidate
+    moves to `staging` when every blocking check of `weights_evaluation` passed; a staged version
+    that never ran as canary starts serving `canary.share` of requests. Every move is recorded in
+    the registry's append-only alias history (`fbloop weights history`); `fbloop suggest` serves
+    with what the aliases say. The first production version is `w0`, the hand-set default.
     """
     day = partition_day(context)
     lake = fbloop.lake()
+    config = fbloop.config()
     evaluation = _record(lake, "weights_evaluation", day)
     registry = Registry.of(lake)
-    before = registry.production_before(day)
-    checks = evaluation["checks"]
-    failed = [c for c in checks if not c["passed"]]
-    promote, reason = decide([CheckOutcome(**c) for c in checks], evaluation["candidate"], before.version)
-    if promote:
-        try:
-            registry.move_production(day, evaluation["candidate"], reason)
-        except LaterDecision as exc:  # a backfill of an earlier day must not undo later decisions
-            promote, reason = False, f"not moved: {exc}"
+    before = {a: registry.in_force(a, day) for a in ALIASES}
+    failed = [c["name"] for c in evaluation["checks"] if not c["passed"]]
+    try:
+        outcome = advance(registry, day, evaluation["candidate"], failed, _slates_reader(lake), config.canary)
+    except LaterDecision as exc:  # a backfill of an earlier day must not undo later decisions
+        outcome = DayOutcome(moves=[], review=None, notes=[f"not moved: {exc}"])
     current = registry.production()
+    promoted = any(m.alias == "production" for m in outcome.moves)
+    reasons = [f"{m.alias} → {m.to_version or 'none'}: {m.reason}" for m in outcome.moves]
+    reason = "; ".join(reasons + outcome.notes) or "no alias moved"
     record = {
         "production": current.version,
-        "before": before.version,
+        "before": before,
+        "after": {a: registry.current(a) for a in ALIASES},
         "candidate": evaluation["candidate"],
-        "promoted": promote,
+        "promoted": promoted,
         "reason": reason,
-        "failed_checks": [c["name"] for c in failed],
+        "failed_checks": failed,
+        "moves": [m.as_dict() for m in outcome.moves],
+        "canary_review": outcome.review.as_dict() if outcome.review else None,
+        "notes": outcome.notes,
     }
     write_json(record, lake.record_path("production_weights", day))
-    history = registry.history()[-10:]
     return dg.MaterializeResult(
         metadata={
             "production": current.version,
-            "promoted": promote,
+            "staging": registry.current("staging") or "none",
+            "canary": registry.current("canary") or "none",
+            "promoted": promoted,
             "reason": reason,
             "candidate": evaluation["candidate"] or "none",
+            "canary_review": outcome.review.detail if outcome.review else "none",
             "weights": _weights_table({"production": current.weights}),
-            "recent_moves": md_table(
-                ["loop day", "from", "to", "reason"],
-                [[m.day, m.from_version, m.to_version, m.reason] for m in reversed(history)],
-            ),
+            **_registry_tables(registry),
         },
         data_version=dg.DataVersion(current.version),
     )
