@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from fbloop_assets.defs import dataset, feedback, ingestion, loop, weights
+from fbloop_assets.defs import dataset, feedback, ingestion, loop, tuning, weights
 from fbloop_assets.defs.resources import FbloopResource
 
 defs = dg.Definitions.merge(
@@ -10,6 +10,7 @@ defs = dg.Definitions.merge(
     feedback.defs,
     dataset.defs,
     weights.defs,
+    tuning.defs,
     loop.defs,
     dg.Definitions(resources={"fbloop": FbloopResource()}),
 )

@@ -131,10 +131,12 @@ def test_suggest_after_the_run_uses_the_promoted_version_and_ranks_differently(
     assert changed, "the promoted weights rank no campaign differently from the hand-set default"
     assert main(["suggest", "--campaign", changed[0], "--k", "5", "--seed", "3", "--json"]) == 0
     slate = json.loads(capsys.readouterr().out)
-    assert slate["weights_version"] == production.version != INITIAL.version
+    # a canary runs at the end of the demo: the request id's hash picks the arm
+    arms = {"production": production.version, "canary": Registry.of(lake).current("canary")}
+    assert slate["weights_version"] == arms[slate["arm"]] and production.version != INITIAL.version
     assert [r["rank"] for r in slate["slate"]] == [1, 2, 3, 4, 5]
     logged = pl.read_ndjson(slate["logged_to"])
-    assert logged["weights_version"].unique().to_list() == [production.version]
+    assert logged["weights_version"].unique().to_list() == [slate["weights_version"]]
     assert logged["request_id"].unique().to_list() == [slate["request_id"]]
 
 
@@ -242,9 +244,7 @@ def test_a_planted_regression_is_rolled_back_and_rollback_restores_production(
 ) -> None:
     root = tmp_path / "copy"
     shutil.copytree(loop_run.root, root)
-    (root / "fbloop.toml").write_text(
-        LOOP_CONFIG.replace("tolerance = 0.5\n", "tolerance = 0.1\n")
-    )
+    (root / "fbloop.toml").write_text(LOOP_CONFIG.replace("tolerance = 0.5\n", "tolerance = 0.1\n"))
     for k, v in loop_run.env.items():
         monkeypatch.setenv(k, v.replace(str(loop_run.root), str(root)))
     lake, config = Lake(root / "data"), load_config()

@@ -252,7 +252,15 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         raise FileNotFoundError(f"no recommendations or feedback materialized for {args.from_} to {args.to}")
     _progress(f"building examples from {len(recs)} serving day(s) and {len(feedback)} feedback day(s)")
     pools = serving_pools(lake, days)
-    examples = build_examples(pl.scan_parquet(recs), pl.scan_parquet(feedback), pools, days, 0.0)
+    retracted = [p for d in feedback_days if (p := lake.table_path("label_retractions", d)).exists()]
+    examples = build_examples(
+        pl.scan_parquet(recs),
+        pl.scan_parquet(feedback),
+        pools,
+        days,
+        0.0,
+        pl.scan_parquet(retracted) if retracted else None,  # undone labels count nowhere
+    )
     production = Registry.of(lake).production()
     results = {label: evaluate(weights, examples, pools, config)}
     if production.version != label:

@@ -1,4 +1,4 @@
-"""The registry's commands: weights history and show, promote, rollback."""
+"""The registry's commands: weights history and show, promote, rollback, and the audit trails."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import getpass
 import os
 from typing import Any
 
-from fbloop_assets.cli.common import emit
+from fbloop_assets.cli.common import emit, iso_date
 from fbloop_assets.lib.lake import Lake, resolve_data_dir
 from fbloop_assets.lib.registry import ALIASES, AliasMove, Registry
 
@@ -134,6 +134,75 @@ def cmd_rollback(args: argparse.Namespace) -> None:
     emit(_moved("production", target, moves), args.json, _render_move)
 
 
+def _render_served(served: list[dict[str, Any]]) -> str:
+    if not served:
+        return "never served traffic"
+    return "; ".join(
+        f"{s['alias']} from {s['since']}" + (f" until {s['until']}" if s["until"] else "") for s in served
+    )
+
+
+def _render_audit(payload: dict[str, Any]) -> str:
+    if "weights_versions" in payload:  # a label or a partition
+        subject = (
+            f"label {payload['label_id']}" if "label_id" in payload else f"partition {payload['partition']}"
+        )
+        lines = [f"{subject} fed {len(payload['datasets'])} dataset version(s):"]
+        for d in payload["datasets"]:
+            lines.append(f"  {d['version'] if isinstance(d, dict) else d}")
+        for v in payload["weights_versions"]:
+            lines.append(f"  -> {v['version']} (from {v['dataset_version']}): {_render_served(v['served'])}")
+        return "\n".join(lines)
+    lines = [
+        f"{payload['version']}: parent {payload['parent'] or '–'}, code {payload['code_version']},"
+        + f" created {payload['created_at']}",
+        f"served: {_render_served(payload['served'])}",
+    ]
+    dataset = payload["dataset"]
+    if dataset is None:
+        lines.append("no dataset: the hand-set default or a version made by hand")
+    else:
+        manifest = dataset["manifest"]
+        missing = sum(map(len, manifest["partitions_missing"].values()))
+        lines += [
+            f"dataset {dataset['version']} (run {dataset['run_id']}): {manifest['record_count']:,} records,"
+            + f" serving days {manifest['serving_days'][0]} to {manifest['serving_days'][-1]}",
+            f"  partitions read: {len(dataset['partitions'])}, missing: {missing}",
+            "  signals: " + ", ".join(f"{k} {n:,}" for k, n in dataset["signals_by_source_and_type"].items()),
+            "  labels by reviewer: "
+            + ", ".join(f"{k} {n:,}" for k, n in dataset["labels_by_reviewer"].items()),
+            f"  consent exclusions in the days read: {dataset['consent_exclusions']:,}",
+        ]
+    for e in payload["evaluations"]:
+        checks = ", ".join(f"{c['name']} {'passed' if c['passed'] else 'FAILED'}" for c in e["checks"])
+        lines.append(f"evaluated for {e['day']} against {e['production']}: {checks}")
+    for m in payload["alias_moves"]:
+        moved = f"{m['from_version'] or '–'} -> {m['to_version'] or '–'}"
+        lines.append(f"{m['at']} {m['alias']}: {moved} by {m['actor']}: {m['reason']}")
+    return "\n".join(lines)
+
+
+def cmd_audit(args: argparse.Namespace) -> None:
+    from fbloop_assets.lib.audit import audit_label, audit_partition, audit_weights
+
+    lake = Lake(resolve_data_dir())
+    registry = Registry.of(lake)
+    if args.audit_command == "weights":
+        import dagster as dg
+
+        from fbloop_assets.daily_run import ensure_dagster_home
+        from fbloop_assets.lineage import InstanceEventLog
+
+        ensure_dagster_home()
+        with dg.DagsterInstance.get() as instance:
+            payload = audit_weights(lake, registry, InstanceEventLog(instance), args.subject)
+    elif args.audit_command == "label":
+        payload = audit_label(lake, registry, args.subject)
+    else:
+        payload = audit_partition(lake, registry, iso_date(args.subject))
+    emit(payload, args.json, _render_audit)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the registry's commands to the `fbloop` parser."""
     weights = sub.add_parser("weights", help="the weights registry: versions and alias history")
@@ -164,3 +233,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     rollback.add_argument("--reason", required=True, help="why (recorded in the history)")
     rollback.add_argument("--json", action="store_true", help="print the move as JSON")
     rollback.set_defaults(func=cmd_rollback)
+
+    audit = sub.add_parser("audit", help="lineage: what shaped a weights version; what a label or day fed")
+    kinds = audit.add_subparsers(dest="audit_command", required=True, metavar="SUBJECT")
+    for kind, what, help_text in (
+        (
+            "weights",
+            "version",
+            "the dataset, partitions, runs, signals, labels, checks and moves behind a version",
+        ),
+        ("label", "label_id", "every dataset and weights version a label fed, and whether they served"),
+        ("partition", "date", "every dataset and weights version a day's partitions fed (YYYY-MM-DD)"),
+    ):
+        parser = kinds.add_parser(kind, help=help_text)
+        parser.add_argument("subject", metavar=what.upper(), help=f"the {what.replace('_', ' ')}")
+        parser.add_argument("--json", action="store_true", help="print the audit as JSON")
+        parser.set_defaults(func=cmd_audit)

@@ -132,6 +132,44 @@ class CanaryConfig:
 
 
 @dataclass(frozen=True)
+class TuningConfig:
+    """Campaign tuning suggestions: how much evidence a change needs and how far it may go."""
+
+    # Complete serving days (attribution windows closed) behind a suggestion.
+    window_days: int = 14
+    # A change needs at least this many posts and creators in the segment it acts on.
+    min_records: int = 200
+    min_creators: int = 5
+    # Smallest expected relative improvement of the objective's KPI worth proposing.
+    min_effect: float = 0.05
+    # Family-wise level of the bootstrap intervals (resampling creators; Bonferroni over the changes
+    # tested for a campaign), and the resamples.
+    confidence: float = 0.95
+    bootstrap_samples: int = 2000
+    # No change may leave fewer eligible (and matching) creators than this.
+    min_pool_size: int = 50
+    # Accepted changes per campaign within 7 days; at the cap the campaign gets no new suggestions.
+    max_changes_per_week: int = 2
+    max_suggestions_per_campaign: int = 3
+
+
+@dataclass(frozen=True)
+class LabelingConfig:
+    """The reviewers' web app (`fbloop serve`): the queue and the session cookie."""
+
+    # Serving days (the latest ones) whose recommendations are offered for labeling.
+    queue_days: int = 7
+    # Share of recommendations (stable hash) routed to a second reviewer, to measure agreement.
+    double_label_share: float = 0.15
+    # Items listed on the queue page after the one being labeled.
+    queue_size: int = 20
+    # A session expires this many hours after sign-in.
+    session_hours: float = 12.0
+    # Send the session cookie over HTTPS only (set true behind TLS).
+    https_only: bool = False
+
+
+@dataclass(frozen=True)
 class FbloopConfig:
     attribution_windows_days: AttributionWindows = field(default_factory=AttributionWindows)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
@@ -142,7 +180,9 @@ class FbloopConfig:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     promotion: PromotionConfig = field(default_factory=PromotionConfig)
+    tuning: TuningConfig = field(default_factory=TuningConfig)
     canary: CanaryConfig = field(default_factory=CanaryConfig)
+    labeling: LabelingConfig = field(default_factory=LabelingConfig)
 
 
 def _build(cls: type, raw: dict[str, Any], where: str) -> Any:
@@ -204,6 +244,27 @@ def parse_config(text: str, origin: str = "<config>") -> FbloopConfig:
         raise ConfigError(
             "canary.days and canary.min_slates must be >= 1, bootstrap_samples >= 100, tolerance >= 0"
         )
+    tuning = config.tuning
+    if (
+        min(tuning.window_days, tuning.min_records, tuning.min_creators, tuning.max_suggestions_per_campaign)
+        < 1
+    ):
+        raise ConfigError(
+            "tuning.window_days, min_records, min_creators and max_suggestions_per_campaign must be >= 1"
+        )
+    if tuning.max_changes_per_week < 1:
+        raise ConfigError("tuning.max_changes_per_week must be >= 1")
+    if tuning.min_effect < 0 or tuning.min_pool_size < 0:
+        raise ConfigError("tuning.min_effect and tuning.min_pool_size must be >= 0")
+    if not 0.5 <= tuning.confidence < 1.0 or tuning.bootstrap_samples < 100:
+        raise ConfigError("tuning.confidence must be in [0.5, 1) and tuning.bootstrap_samples >= 100")
+    labeling = config.labeling
+    if not 0.0 <= labeling.double_label_share <= 1.0:
+        raise ConfigError(
+            f"labeling.double_label_share must be between 0 and 1, got {labeling.double_label_share}"
+        )
+    if labeling.queue_days < 1 or labeling.queue_size < 1 or labeling.session_hours <= 0:
+        raise ConfigError("labeling.queue_days and labeling.queue_size must be >= 1, session_hours > 0")
     if not 0.0 < config.dataset.holdout_share < 1.0:
         raise ConfigError(
             f"dataset.holdout_share must be between 0 and 1, got {config.dataset.holdout_share}"

@@ -11,7 +11,9 @@ judged on half its outcomes. Each example holds
   before, exactly what `suggest` scored it with;
 - its outcomes summed inside their attribution windows (impressions, engagements, clicks,
   conversions), counted once per ``feedback_id`` even if a signal was delivered on two days;
-- its labels: how many, the share judged useful and the mean confidence;
+- its labels: how many, the share judged useful and the mean confidence; a label that a reviewer
+  retracted (undo) on any day up to D counts nowhere, even when the retraction came days after
+  the label (`label_retractions` of the days from the window's first serving day to D);
 - ``holdout``: whether its request falls into the evaluation share (a stable hash of the request
   id), so fitting and offline evaluation never see the same slate.
 
@@ -127,23 +129,35 @@ def feedback_aggregates() -> list[pl.Expr]:
     ]
 
 
+def drop_retracted(feedback: pl.LazyFrame, retractions: pl.LazyFrame | None) -> pl.LazyFrame:
+    """``feedback`` without the labels that a retraction (`label_retractions` rows) names."""
+    if retractions is None:
+        return feedback
+    retracted = retractions.select(pl.format("label:{}", "label_id").alias("feedback_id")).unique()
+    return feedback.join(retracted, on="feedback_id", how="anti", maintain_order="left")
+
+
 def build_examples(
     recommendations: pl.LazyFrame,
     feedback: pl.LazyFrame,
     pools: pl.DataFrame,
     days: list[date],
     holdout_share: float,
+    retractions: pl.LazyFrame | None = None,
 ) -> pl.DataFrame:
-    """One row per recommendation served on ``days``, with φ as served, outcomes and labels."""
+    """One row per recommendation served on ``days``, with φ as served, outcomes and labels.
+
+    Labels named in ``retractions`` are left out.
+    """
     recs = (
         recommendations.select(SERVED_COLUMNS)
         .with_columns(pl.col("served_at").dt.date().alias("serving_day"))
         .filter(pl.col("serving_day").is_in(days))
         .unique("recommendation_id", keep="first")
     )
-    rows = feedback.join(recs.select("recommendation_id"), on="recommendation_id", how="semi").unique(
-        "feedback_id", keep="first"
-    )
+    rows = drop_retracted(
+        feedback.join(recs.select("recommendation_id"), on="recommendation_id", how="semi"), retractions
+    ).unique("feedback_id", keep="first")
     outcomes = (
         rows.select("recommendation_id", *feedback_masks())
         .group_by("recommendation_id")
@@ -200,6 +214,8 @@ def input_partitions(day: date, config: FbloopConfig) -> dict[str, list[date]]:
         "creators": days,
         # suggestions served on day S were scored with the performance of S - 1
         "creator_performance": [d - timedelta(days=1) for d in days],
+        # a label in the window may be retracted any day until D: those retractions apply too
+        "label_retractions": days_between(days[0], day),
     }
 
 
@@ -236,7 +252,12 @@ def build_dataset(lake: Lake, day: date, config: FbloopConfig) -> FeedbackDatase
         examples = empty_examples()
     else:
         examples = build_examples(
-            recs, feedback, serving_pools(lake, days), days, config.dataset.holdout_share
+            recs,
+            feedback,
+            serving_pools(lake, days),
+            days,
+            config.dataset.holdout_share,
+            scan("label_retractions"),
         )
     write_parquet(examples, examples_path)
     manifest = {
@@ -249,6 +270,7 @@ def build_dataset(lake: Lake, day: date, config: FbloopConfig) -> FeedbackDatase
         "derivation_parameters": params,
         "record_count": examples.height,
         "labeled_count": int((examples["n_labels"] > 0).sum()),
+        "labels_retracted": _retracted_count(scan("label_retractions")),
         "holdout_count": int(examples["holdout"].sum()),
         "without_features": int(examples["niche_match"].null_count()),
         "records_by_serving_day": {
@@ -257,6 +279,10 @@ def build_dataset(lake: Lake, day: date, config: FbloopConfig) -> FeedbackDatase
     }
     write_json(manifest, manifest_path)
     return FeedbackDataset(version, examples_path, manifest)
+
+
+def _retracted_count(retractions: pl.LazyFrame | None) -> int:
+    return int(retractions.select(pl.len()).collect().item()) if retractions is not None else 0
 
 
 def load_dataset(lake: Lake, version: str) -> FeedbackDataset:

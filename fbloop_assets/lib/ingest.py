@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 import pandera.polars as pa
 import polars as pl
@@ -373,4 +374,68 @@ def _failure_reasons(cases: pl.DataFrame) -> pl.DataFrame:
         .sort("_i", "_p")
         .unique("_i", keep="first", maintain_order=True)
         .drop("_p")
+    )
+
+
+STORE_FILE = "label_store"  # the `landing_file` of labels that came from the label store
+
+
+def _import_rejects(rows: list[dict[str, Any]], stage: str) -> pl.DataFrame:
+    """An import's quarantined rows (kept by the store) in the reject schema."""
+    return pl.DataFrame(
+        [
+            {
+                "stage": stage,
+                "source": "labels",
+                "landing_file": f"{STORE_FILE}:import:{r['file']}",
+                "landing_row": r["file_row"],
+                "reason_code": r["reason_code"],
+                "reason": r["reason"],
+                "record": r["record"],
+            }
+            for r in rows
+        ],
+        schema=REJECT_SCHEMA,
+    )
+
+
+def add_store_labels(
+    landed: DayIngest,
+    store_labels: pl.DataFrame,
+    store_rejects: list[dict[str, Any]],
+    day: date,
+    stage: str,
+) -> DayIngest:
+    """The day's labels: landing files first, then the labels the store recorded that day.
+
+    Store labels pass the same typing and schema checks as a landing file named `STORE_FILE`
+    (row = position in recording order); a label id already delivered by a landing file that day
+    is a duplicate. The store's import rejects of the day join the rejects.
+    """
+    contract = [c.name for c in COLUMNS["labels"]]
+    raw = store_labels.select(contract)
+    typed, malformed = coerce(raw, "labels")
+    provenance = [
+        pl.lit(STORE_FILE).alias("landing_file"),
+        pl.int_range(1, raw.height + 1, dtype=pl.Int64).alias("landing_row"),
+    ]
+    typed = typed.with_columns(provenance)
+    bad = malformed.is_not_null()
+    rejects = [landed.rejects, _import_rejects(store_rejects, stage)]
+    if bad.any():
+        raw_bad = (
+            raw.with_columns(provenance).filter(bad).with_columns(malformed.filter(bad).alias("_reason"))
+        )
+        rejects.append(_rejects(raw_bad, stage, "labels", pl.col("_reason"), _as_json(contract)))
+        typed = typed.filter(~bad)
+    good, invalid = check_schema(typed, "labels", day, stage)
+    valid, duplicates = split_duplicates(pl.concat([landed.valid, good]), "labels", stage)
+    rejects += [invalid, duplicates]
+    return DayIngest(
+        valid=valid,
+        rejects=pl.concat([r for r in rejects if r.height] or [empty_rejects()]).sort(
+            "landing_file", "landing_row", nulls_last=True
+        ),
+        files=[*landed.files, *([STORE_FILE] if raw.height or store_rejects else [])],
+        rows_read=landed.rows_read + raw.height + len(store_rejects),
     )

@@ -5,13 +5,19 @@ Each asset types and validates its rows (pandera), writes the valid rows to
 ``rejects/<asset>/<day>.parquet``, from where the `quarantine` asset gathers them.
 """
 
+from datetime import date
+from typing import Any
+
 import dagster as dg
 
 from fbloop_assets.defs.metadata import column_schema, counts_table, partition_day
 from fbloop_assets.defs.partitions import daily_partitions
 from fbloop_assets.defs.resources import FbloopResource
-from fbloop_assets.lib.ingest import ingest_day
-from fbloop_assets.lib.lake import frame_fingerprint, write_parquet
+from fbloop_assets.lib.agreement import label_agreement
+from fbloop_assets.lib.ingest import DayIngest, add_store_labels, ingest_day
+from fbloop_assets.lib.labels import LabelStore
+from fbloop_assets.lib.lake import Lake, frame_fingerprint, write_parquet
+from fbloop_assets.lib.store import open_data_store
 
 _DESCRIPTIONS = {
     "creators": (
@@ -37,10 +43,43 @@ _DESCRIPTIONS = {
     ),
     "raw_labels": (
         "labels",
-        "Reviewer labels (useful / not useful, with confidence) that arrived that day, from "
-        "`landing/labels/<day>/`, validated.",
+        "Reviewer labels (useful / not useful, with confidence) that arrived that day: the files in "
+        "`landing/labels/<day>/` and the labels the label store (`fbloop serve`, `fbloop labels import`) "
+        "recorded that day, validated. Retractions (undo) the store recorded that day go to "
+        "`warehouse/label_retractions/<day>.parquet`, which keeps a retracted label out of every later "
+        "dataset. Metadata: inter-reviewer agreement (Krippendorff's alpha) on items labeled twice.",
     ),
 }
+
+
+def _with_label_store(
+    lake: Lake, day: date, stage: str, landed: DayIngest
+) -> tuple[DayIngest, dict[str, Any], str]:
+    """Add the store's labels of ``day``, write its retractions, measure agreement.
+
+    Returns the labels, metadata, and a data-version suffix that changes with the retractions.
+    """
+    store = LabelStore(open_data_store(lake.root), served=frozenset())
+    labels, retractions = store.events_recorded_on(day)
+    result = add_store_labels(landed, labels, store.rejects_recorded_on(day), day, stage)
+    retractions_path = write_parquet(retractions, lake.table_path("label_retractions", day))
+    agreement = label_agreement(result.valid)
+    return (
+        result,
+        {
+            "store_labels": labels.height,
+            "store_retractions": retractions.height,
+            "retractions_path": dg.MetadataValue.path(str(retractions_path)),
+            "items_labeled_twice": agreement["items_multiply_labeled"],
+            "krippendorff_alpha": dg.MetadataValue.float(agreement["krippendorff_alpha"])
+            if agreement["krippendorff_alpha"] is not None
+            else dg.MetadataValue.text("n/a (no item labeled twice with variation)"),
+            "pairwise_agreement": dg.MetadataValue.float(agreement["pairwise_agreement"])
+            if agreement["pairwise_agreement"] is not None
+            else dg.MetadataValue.text("n/a"),
+        },
+        ("-" + frame_fingerprint(retractions)[:8] if retractions.height else ""),
+    )
 
 
 def _ingestion_asset(asset_name: str, source: str, description: str) -> dg.AssetsDefinition:
@@ -50,12 +89,16 @@ def _ingestion_asset(asset_name: str, source: str, description: str) -> dg.Asset
         partitions_def=daily_partitions,
         group_name="ingestion",
         kinds={"polars", "parquet"},
-        code_version="1",
+        code_version="2" if source == "labels" else "1",  # 2: labels also come from the label store
     )
     def _ingest(context: dg.AssetExecutionContext, fbloop: FbloopResource) -> dg.MaterializeResult:
         day = partition_day(context)
         lake = fbloop.lake()
         result = ingest_day(lake, source, day, stage=asset_name)
+        extra: dict[str, Any] = {}
+        version = ""
+        if source == "labels":
+            result, extra, version = _with_label_store(lake, day, asset_name, result)
         if not result.files:
             context.log.warning(f"no {source} files landed for {day} in {lake.landing_dir(source, day)}")
         path = write_parquet(result.valid, lake.table_path(asset_name, day))
@@ -69,8 +112,9 @@ def _ingestion_asset(asset_name: str, source: str, description: str) -> dg.Asset
                 "rejected_by_reason": counts_table(result.reject_counts()),
                 "files": dg.MetadataValue.json(result.files),
                 "path": dg.MetadataValue.path(str(path)),
+                **extra,
             },
-            data_version=dg.DataVersion(frame_fingerprint(result.valid)),
+            data_version=dg.DataVersion(frame_fingerprint(result.valid) + version),
         )
 
     return _ingest

@@ -100,6 +100,19 @@ class SimParams:
     # Consented conversions per day whose subject id, URL and comment carry canary values.
     canaries_per_day: int = 3
 
+    # Planted truths for the campaign-tuning tests (docs/simulator.md, "Planted effects"). All off by
+    # default: the documented world and its numbers stay the same for the same seed.
+    # (campaign_id, follower tier 0-3, factor): that campaign's posts by creators of the tier turn
+    # clicks into conversions at ``factor`` times the usual rate (audiences largely bought).
+    planted_tier_conversion: tuple[tuple[str, int, float], ...] = ()
+    # (campaign_id, factor): audience fatigue. Each post a creator publishes in a week (its own
+    # posts_per_week plus the campaign's sponsored cadence_posts_per_week) multiplies the
+    # engagements of that campaign's posts by ``factor``: the more they post, the less each post gets.
+    planted_cadence_fatigue: tuple[tuple[str, float], ...] = ()
+    # Campaigns whose funnel does not depend on the creator at all: every post turns its
+    # impressions into engagements, clicks and conversions at the same rates (a null control).
+    planted_flat_response: tuple[str, ...] = ()
+
     signals_per_day: int = 20_000
     # Expected outcome-signal rows per served recommendation, used to size the daily traffic.
     signal_rows_per_recommendation: float = 23.0

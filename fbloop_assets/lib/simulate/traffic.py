@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, time
 import numpy as np
 import polars as pl
 
+from fbloop_assets.lib.features import tier_index
 from fbloop_assets.lib.landing import AGE_BUCKETS, typed_schema
 from fbloop_assets.lib.registry import WeightsVersion
 from fbloop_assets.lib.simulate.params import COMMENTS, COUNTRIES, SimParams
@@ -178,23 +179,63 @@ def _conversions(
     )
 
 
-def _signals(recs: pl.DataFrame, world: World, params: SimParams, rng: np.random.Generator) -> pl.DataFrame:
+def _planted(
+    recs: pl.DataFrame, truth: pl.DataFrame, world: World, params: SimParams
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per post: engagement factor, conversion factor and flat-response flag of the planted effects.
+
+    All ones and False when nothing is planted, so the default world's draws stay the same.
+    """
+    n = recs.height
+    campaign = recs["campaign_id"].to_numpy()
+    engagement = np.ones(n)
+    conversion = np.ones(n)
+    tier = truth.select(tier_index(pl.col("follower_count")))[:, 0].to_numpy()
+    for campaign_id, planted_tier, factor in params.planted_tier_conversion:
+        conversion = np.where(
+            (campaign == campaign_id) & (tier == planted_tier), conversion * factor, conversion
+        )
+    for campaign_id, factor in params.planted_cadence_fatigue:
+        cadence = world.campaigns.filter(pl.col("campaign_id") == campaign_id)["cadence_posts_per_week"]
+        weekly_posts = truth["posts_per_week"].to_numpy() + float(cadence[0])
+        engagement = np.where(campaign == campaign_id, engagement * factor**weekly_posts, engagement)
+    flat = np.isin(campaign, list(params.planted_flat_response))
+    return engagement, conversion, flat
+
+
+# The flat-response control's rates per impression (and per click), whatever the creator.
+FLAT_ENGAGEMENT_RATE = 0.03
+FLAT_RELEVANCE = 0.5
+
+
+def _signals(
+    recs: pl.DataFrame,
+    world: World,
+    params: SimParams,
+    rng: np.random.Generator,
+) -> pl.DataFrame:
     """Every outcome signal the day's suggestions will cause, whenever it arrives."""
     n = recs.height
     truth = recs.select("creator_id").join(
         world.creator_truth.join(
-            world.creators.select("creator_id", "follower_count", "engagement_rate"), on="creator_id"
+            world.creators.select("creator_id", "follower_count", "engagement_rate", "posts_per_week"),
+            on="creator_id",
         ),
         on="creator_id",
         how="left",
     )
-    relevance = recs["relevance"].to_numpy()
+    engagement_factor, conversion_factor, flat = _planted(recs, truth, world, params)
+    relevance = np.where(flat, FLAT_RELEVANCE, recs["relevance"].to_numpy())
     real_followers = truth["real_followers"].to_numpy()
     impressions = rng.poisson(real_followers * rng.uniform(*params.reach_range, size=n))
-    engagements = rng.poisson(truth["follower_count"].to_numpy() * truth["engagement_rate"].to_numpy())
+    reported = truth["follower_count"].to_numpy() * truth["engagement_rate"].to_numpy()
+    engagements = rng.poisson(
+        np.where(flat, impressions * FLAT_ENGAGEMENT_RATE, reported) * engagement_factor
+    )
     clicks = rng.binomial(impressions, params.ctr_base * (0.3 + 1.4 * relevance))
     cvr = params.cvr_base * (0.2 + 1.6 * relevance)
-    cvr = np.where(truth["bought_followers"].to_numpy(), cvr * params.bought_conversion_factor, cvr)
+    bought = truth["bought_followers"].to_numpy() & ~flat
+    cvr = np.where(bought, cvr * params.bought_conversion_factor, cvr) * conversion_factor
     conversions = rng.binomial(clicks, cvr)
     low, high = params.post_delay_hours
     post_us = recs["served_us"].to_numpy() + (rng.uniform(low, high, size=n) * _HOUR_US).astype(np.int64)

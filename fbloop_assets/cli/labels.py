@@ -1,0 +1,94 @@
+"""Human labels: `fbloop serve` (the reviewers' web app), `fbloop reviewers add`, `fbloop labels import`."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from pathlib import Path
+from typing import Any
+
+from fbloop_assets.cli.common import emit, progress
+from fbloop_assets.lib.config import load_config
+from fbloop_assets.lib.label_import import FORMATS, import_labels
+from fbloop_assets.lib.labels import ROLES, LabelStore
+from fbloop_assets.lib.lake import Lake, resolve_data_dir
+from fbloop_assets.lib.served import ServedRecommendations
+from fbloop_assets.lib.store import open_data_store
+
+
+def _store(lake: Lake) -> LabelStore:
+    return LabelStore(open_data_store(lake.root), ServedRecommendations(lake))
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from fbloop_assets.web.app import create_app
+    from fbloop_assets.web.security import session_secret
+
+    lake = Lake(resolve_data_dir())
+    config = load_config()
+    app = create_app(lake, config, session_secret(lake.root))
+    progress(f"labeling app for {lake.root} on http://{args.host}:{args.port}/ (Ctrl-C stops it)")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", server_header=False)
+
+
+def _password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass(f"password for {args.name}: ")
+    if getpass.getpass("repeat it: ") != first:
+        raise ValueError("the two passwords differ")
+    return first
+
+
+def cmd_reviewers_add(args: argparse.Namespace) -> None:
+    lake = Lake(resolve_data_dir())
+    reviewer = _store(lake).add_reviewer(args.name, args.role, _password(args))
+    payload = {"reviewer": reviewer.reviewer_id, "role": reviewer.role}
+    emit(payload, args.json, lambda p: f"added {p['role']} {p['reviewer']}")
+
+
+def _render_import(r: dict[str, Any]) -> str:
+    counts = (
+        f"read {r['read']}, imported {r['imported']}, already imported {r['already_imported']}, "
+        f"cancelled {r['cancelled']}, quarantined {r['quarantined']}"
+    )
+    lines = [f"{r['file']} ({r['format']}): {counts}"]
+    lines += [f"  quarantined {code}: {n}" for code, n in r["quarantined_by_reason"].items()]
+    lines += [f"  {s['where']}: {s['reason']}" for s in r["samples"]]
+    return "\n".join(lines)
+
+
+def cmd_labels_import(args: argparse.Namespace) -> None:
+    lake = Lake(resolve_data_dir())
+    result = import_labels(_store(lake), Path(args.file), args.format)
+    emit(result.as_dict(), args.json, _render_import)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the labeling commands to the `fbloop` parser."""
+    serve = sub.add_parser("serve", help="run the reviewers' labeling web app")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port to listen on (8080)")
+    serve.set_defaults(func=cmd_serve)
+
+    reviewers = sub.add_parser("reviewers", help="manage reviewer accounts")
+    rsub = reviewers.add_subparsers(dest="reviewers_command", required=True, metavar="ACTION")
+    add = rsub.add_parser("add", help="create a reviewer account")
+    add.add_argument("name", help="the reviewer's sign-in name")
+    add.add_argument("--role", choices=ROLES, required=True, help="reviewer or admin")
+    add.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input, not a prompt"
+    )
+    add.add_argument("--json", action="store_true", help="print the result as JSON")
+    add.set_defaults(func=cmd_reviewers_add)
+
+    labels = sub.add_parser("labels", help="human labels")
+    lsub = labels.add_subparsers(dest="labels_command", required=True, metavar="ACTION")
+    imp = lsub.add_parser("import", help="import labels from a Label Studio JSON export or a CSV file")
+    imp.add_argument("file", help="the file to import")
+    imp.add_argument("--format", choices=FORMATS, required=True, help="label-studio or csv")
+    imp.add_argument("--json", action="store_true", help="print the import report as JSON")
+    imp.set_defaults(func=cmd_labels_import)

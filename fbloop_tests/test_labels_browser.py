@@ -1,0 +1,86 @@
+"""A reviewer in headless Chromium: sign in, label, confirm, undo, label again; the store agrees."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from fbloop_assets.lib.config import FbloopConfig
+from fbloop_assets.lib.labels import LabelStore
+from fbloop_assets.lib.lake import Lake
+from fbloop_assets.lib.served import ServedRecommendations
+from fbloop_assets.lib.store import open_store
+from fbloop_assets.web.app import create_app
+from fbloop_tests.labeling import PASSWORD, served_app
+from fbloop_tests.tiny_world import write_tiny_day
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def test_reviewer_labels_confirms_undoes_and_labels_again(lake: Lake, tmp_path: Path) -> None:
+    if shutil.which(CHROMIUM) is None:
+        pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
+    from playwright.sync_api import expect, sync_playwright
+
+    write_tiny_day(lake)
+    store = LabelStore(open_store(f"sqlite:///{tmp_path / 'browser.sqlite'}"), ServedRecommendations(lake))
+    store.add_reviewer("alice", "reviewer", PASSWORD)
+    app = create_app(lake, FbloopConfig(), "b" * 48, store=store, served=store.served)  # type: ignore[arg-type]
+    with served_app(app) as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page()
+        page.goto(f"{base}/queue")
+        expect(page).to_have_url(f"{base}/login?next=/queue")
+        page.fill("#name", "alice")
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        expect(page).to_have_url(f"{base}/queue")
+        rec = page.inner_text("#current-recommendation")
+        assert rec == "rec-1"  # rank 1: the most exposed suggestion comes first
+
+        # keyboard: U for useful, 5 for "certain", then Enter; Y confirms on the next page
+        page.keyboard.press("u")
+        page.keyboard.press("5")
+        assert page.is_checked("#value-useful") and page.is_checked("#confidence-5")
+        page.fill("#comment", "<b>right audience</b>")
+        page.click("#review")
+        expect(page.locator("#confirm-value")).to_have_text("Useful")
+        expect(page.locator("#confirm-comment")).to_have_text("<b>right audience</b>")
+        assert store.count_events() == {}  # nothing saved before confirming
+        page.keyboard.press("y")
+        expect(page.locator("#flash")).to_contain_text(f"Saved: Useful (confidence 1.0) for {rec}")
+        first = store.history("alice")
+        assert [(h["recommendation_id"], h["label_value"], h["confidence"]) for h in first] == [
+            (rec, "useful", 1.0)
+        ]
+
+        page.click("#undo")
+        expect(page.locator("#flash")).to_contain_text("Undone")
+        assert store.history("alice")[0]["retracted_at"] is not None
+        assert page.inner_text("#current-recommendation") == rec  # back in the queue after undo
+
+        page.check("#value-not-useful")
+        page.check("#confidence-3")
+        page.click("#review")
+        page.click("#confirm")
+        expect(page.locator("#flash")).to_contain_text("Saved: Not useful (confidence 0.6)")
+        page.goto(f"{base}/history")
+        expect(page.locator("#history tbody tr")).to_have_count(2)
+        page.screenshot(path=str(tmp_path / "history.png"), full_page=True)
+        browser.close()
+
+    history = store.history("alice")
+    assert [(h["label_value"], h["confidence"], h["retracted_at"] is None) for h in history] == [
+        ("not_useful", 0.6, True),
+        ("useful", 1.0, False),
+    ]
+    assert store.count_events() == {"label": 2, "retraction": 1}
+    assert (tmp_path / "history.png").stat().st_size > 1000
