@@ -105,7 +105,7 @@ class EvaluationConfig:
 
 @dataclass(frozen=True)
 class PromotionConfig:
-    """Thresholds of the checks that gate `production_weights`."""
+    """Thresholds of the checks that gate a candidate's way to staging."""
 
     min_records: int = 2000
     min_labeled: int = 100

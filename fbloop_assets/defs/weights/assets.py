@@ -123,7 +123,7 @@ def weights_evaluation(context: dg.AssetExecutionContext, fbloop: FbloopResource
     engagements per slate from the logged propensities (importance weights capped at
     `evaluation.ips_clip`); exposure Gini and catalog coverage of the rankings; the records behind
     each figure. Its checks (`enough_records`, `no_regression`, thresholds under `promotion.*`)
-    gate `production_weights`: a failed check keeps production where it is.
+    gate the candidate: a failed check keeps it out of staging (see `production_weights`).
     """
     day = partition_day(context)
     lake = fbloop.lake()
