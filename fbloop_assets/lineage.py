@@ -37,16 +37,13 @@ class InstanceEventLog:
         ).records
         return self._as_dict(records[0]) if records else None
 
-    def dataset_materialization(self, dataset_version: str) -> dict[str, Any] | None:
-        cursor = None
-        while True:
-            result = self.instance.fetch_materializations(
-                dg.AssetKey("feedback_dataset"), limit=200, cursor=cursor
-            )
-            for record in result.records:
-                found = self._as_dict(record)
-                if found["metadata"].get("dataset_version") == dataset_version:
-                    return found
-            if not result.has_more:
-                return None
-            cursor = result.cursor
+    def dataset_materialization(self, dataset_version: str, loop_day: str) -> dict[str, Any] | None:
+        records = self.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("feedback_dataset"), asset_partitions=[loop_day]),
+            limit=100,
+        ).records
+        for record in records:  # newest first: a re-run of the day may have built another version
+            found = self._as_dict(record)
+            if found["metadata"].get("dataset_version") == dataset_version:
+                return found
+        return None

@@ -36,8 +36,8 @@ class EventLog(Protocol):
         storage id, timestamp and metadata; None if there is none."""
         ...
 
-    def dataset_materialization(self, dataset_version: str) -> dict[str, Any] | None:
-        """The `feedback_dataset` materialization that recorded ``dataset_version``."""
+    def dataset_materialization(self, dataset_version: str, loop_day: str) -> dict[str, Any] | None:
+        """The `feedback_dataset` materialization of ``loop_day`` that recorded ``dataset_version``."""
         ...
 
 
@@ -74,15 +74,15 @@ def _manifests(lake: Lake) -> Iterator[dict[str, Any]]:
         yield json.loads(path.read_text())
 
 
-def _feedback_files(lake: Lake, manifest: dict[str, Any], asset: str) -> list[Path]:
+def _partition_files(lake: Lake, manifest: dict[str, Any], asset: str) -> list[Path]:
     return [lake.table_path(asset, date.fromisoformat(d)) for d in manifest["partitions_read"].get(asset, [])]
 
 
 def dataset_feedback(lake: Lake, manifest: dict[str, Any]) -> pl.DataFrame:
     """The feedback rows a dataset version used: those of its partitions that belong to its
     recommendations, retracted labels left out, once per feedback id (as `build_examples` does)."""
-    feedback_files = _feedback_files(lake, manifest, "normalized_feedback")
-    rec_files = _feedback_files(lake, manifest, "raw_recommendations")
+    feedback_files = _partition_files(lake, manifest, "normalized_feedback")
+    rec_files = _partition_files(lake, manifest, "raw_recommendations")
     if not feedback_files or not rec_files:
         return pl.DataFrame(schema={"feedback_id": pl.String, "kind": pl.String})
     days = [date.fromisoformat(d) for d in manifest["serving_days"]]
@@ -92,7 +92,7 @@ def dataset_feedback(lake: Lake, manifest: dict[str, Any]) -> pl.DataFrame:
         .select("recommendation_id")
         .unique()
     )
-    retraction_files = _feedback_files(lake, manifest, "label_retractions")
+    retraction_files = _partition_files(lake, manifest, "label_retractions")
     retractions = pl.scan_parquet(retraction_files) if retraction_files else None
     rows = pl.scan_parquet(feedback_files).join(recs, on="recommendation_id", how="semi")
     return drop_retracted(rows, retractions).unique("feedback_id", keep="first").collect()
@@ -117,7 +117,7 @@ def audit_weights(lake: Lake, registry: Registry, events: EventLog, version: str
         return report
     dataset = load_dataset(lake, weights.dataset_version)
     manifest = dataset.manifest
-    built = events.dataset_materialization(dataset.version)
+    built = events.dataset_materialization(dataset.version, manifest["derivation_parameters"]["loop_day"])
     before = built["storage_id"] if built else None
     partitions = []
     for asset, days in sorted(manifest["partitions_read"].items()):

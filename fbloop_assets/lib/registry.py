@@ -153,17 +153,6 @@ INITIAL = WeightsVersion(
 )
 
 
-INITIAL = WeightsVersion(
-    version=INITIAL_WEIGHTS_VERSION,
-    weights=dict(INITIAL_WEIGHTS),
-    parent=None,
-    dataset_version=None,
-    created_at="2026-01-01T00:00:00+00:00",
-    code_version="built-in",
-    fit={"method": "hand-set default (see fbloop_assets/lib/features.py)"},
-)
-
-
 @dataclass(frozen=True)
 class AliasMove:
     """One move of an alias; ``to_version`` None clears it (a canary that ended)."""

@@ -20,11 +20,12 @@ Every loop day, in this order (`advance`):
    serving ``canary.share`` of requests (by a hash of the request id). With ``canary.share = 0``
    the staged version goes straight to production.
 
-Routing (`canary_arm`) is deterministic per request id and independent of the evaluation holdout.
+Routing (`serving.canary_arm`) is deterministic per request id and independent of the evaluation holdout.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
@@ -35,9 +36,6 @@ import polars as pl
 from fbloop_assets.lib.config import CanaryConfig
 from fbloop_assets.lib.dataset import feedback_aggregates, feedback_masks
 from fbloop_assets.lib.registry import AliasMove, Registry
-from fbloop_assets.lib.serving import canary_arm
-
-__all__ = ["canary_arm", "advance", "compare_arms", "slate_outcomes"]
 
 CANARY_METRICS = ("clicks", "conversions")
 LOOP_ACTOR = "loop"
@@ -186,7 +184,7 @@ def advance(
     day: date,
     candidate: str | None,
     candidate_failed: list[str],
-    slates_for: Any,
+    slates_for: Callable[[date, date], pl.DataFrame],
     config: CanaryConfig,
 ) -> DayOutcome:
     """Review the canary, stage the candidate, start the next canary (see the module docstring).
