@@ -3,9 +3,10 @@
 import dagster as dg
 import polars as pl
 
-from fbloop_assets.defs.metadata import column_schema, counts_table, partition_day, preview
+from fbloop_assets.defs.metadata import column_schema, counts_table, md_table, partition_day, preview
 from fbloop_assets.defs.partitions import daily_partitions, window_dep
 from fbloop_assets.defs.resources import FbloopResource
+from fbloop_assets.lib.expectations import FeedbackValidation, data_docs_dir, validate_feedback
 from fbloop_assets.lib.ingest import empty_rejects, empty_typed
 from fbloop_assets.lib.lake import days_ending, frame_fingerprint, sink_parquet, write_parquet
 from fbloop_assets.lib.normalize import normalize_plan
@@ -33,7 +34,18 @@ INGESTION_ASSETS = ("creators", "campaigns", "raw_recommendations", "raw_outcome
             asset="normalized_feedback",
             blocking=True,
             description="No raw subject id, exact age, free text or URL; subject keys are keyed pseudonyms.",
-        )
+        ),
+        dg.AssetCheckSpec(
+            "expectations",
+            asset="normalized_feedback",
+            blocking=True,
+            description=(
+                "Great Expectations suite normalized_feedback on a stable sample of the day (non-null keys, "
+                "known kinds and event types, value, confidence, propensity and rank ranges, event_at "
+                "before the day's end and not before serving, partition_date) and feedback_id unique "
+                "on every row; the result is published as HTML Data Docs under <data>/data_docs/."
+            ),
+        ),
     ],
 )
 def normalized_feedback(context: dg.AssetExecutionContext, fbloop: FbloopResource) -> dg.MaterializeResult:
@@ -45,6 +57,13 @@ def normalized_feedback(context: dg.AssetExecutionContext, fbloop: FbloopResourc
     removes duplicates by a stable key and marks outcomes whose attribution window is still open
     as incomplete (`attribution_complete = false`). Signals and labels that refer to an unknown
     recommendation go to quarantine.
+
+    Two blocking checks judge the written day: `no_personal_data`, and `expectations`, the Great
+    Expectations suite `normalized_feedback` run on a stable sample of at most
+    `guards.expectations.sample_rows` rows (feedback_id uniqueness exactly, on every row). Its
+    counts and failed expectations are in the check's metadata, the HTML Data Docs (every day's
+    result) at `<data>/data_docs/site/index.html`. A failure is an ERROR, or a WARN with
+    `guards.enabled = false`.
     """
     day = partition_day(context)
     lake = fbloop.lake()
@@ -83,6 +102,10 @@ def normalized_feedback(context: dg.AssetExecutionContext, fbloop: FbloopResourc
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={"privacy_mode": config.privacy.mode, "findings": dg.MetadataValue.json(findings)},
     )
+    validation = validate_feedback(
+        written, day, data_docs_dir(lake.root), sample_rows=config.guards.expectations.sample_rows
+    )
+    expectations_check = expectations_result(validation, guards_enabled=config.guards.enabled)
     by_type = dict(zip(per_type["event_type"], per_type["rows"], strict=True))
     used_days = [d.isoformat() for d, p in zip(rec_days, rec_paths, strict=True) if p.exists()]
     return dg.MaterializeResult(
@@ -99,7 +122,35 @@ def normalized_feedback(context: dg.AssetExecutionContext, fbloop: FbloopResourc
             "path": dg.MetadataValue.path(str(path)),
         },
         data_version=dg.DataVersion(frame_fingerprint(written)),
-        check_results=[privacy_check],
+        check_results=[privacy_check, expectations_check],
+    )
+
+
+def expectations_result(validation: FeedbackValidation, guards_enabled: bool) -> dg.AssetCheckResult:
+    """The `expectations` check: ERROR when the suite fails (WARN with guards off), counts and Data Docs."""
+    failed: list[list[object]] = [
+        [f.expectation, f.column, f.unexpected_count, f.reason] for f in validation.failures
+    ]
+    return dg.AssetCheckResult(
+        check_name="expectations",
+        passed=validation.success,
+        severity=dg.AssetCheckSeverity.ERROR if guards_enabled else dg.AssetCheckSeverity.WARN,
+        description=None if validation.success else "; ".join(f.reason for f in validation.failures),
+        metadata={
+            "evaluated": validation.evaluated,
+            "successful": validation.successful,
+            "failed": validation.unsuccessful,
+            "rows_validated": validation.rows_validated,
+            "rows_total": validation.rows_total,
+            "duplicate_feedback_id_rows": validation.duplicate_id_rows,
+            "failed_expectations": (
+                md_table(["expectation", "column", "unexpected", "reason"], failed)
+                if failed
+                else dg.MetadataValue.md("none")
+            ),
+            "data_docs": dg.MetadataValue.path(str(validation.docs_index)),
+            "data_docs_page": dg.MetadataValue.path(str(validation.docs_page)),
+        },
     )
 
 
