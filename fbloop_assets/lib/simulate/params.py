@@ -7,7 +7,8 @@ platform and method.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 NICHES = ("fashion", "beauty", "fitness", "food", "travel", "gaming", "tech", "parenting", "home", "finance")
 NICHE_SHARES = (0.16, 0.14, 0.12, 0.12, 0.10, 0.09, 0.08, 0.07, 0.07, 0.05)
@@ -32,6 +33,9 @@ BRAND_WORDS = (
     ("Sport", "Beauty", "Kitchen", "Travel", "Games", "Labs", "Home", "Finance", "Wear", "Kids"),
 )
 
+# The attacks the simulator can stage (docs/simulator.md, "Attacks"), in the order they are reported.
+ATTACKS = ("label-flood", "bot-spike", "late-conversions")
+
 COMMENTS = (
     "great fit for the brand",
     "audience looks off for this product",
@@ -42,6 +46,30 @@ COMMENTS = (
     "not on brand",
     "strong local audience",
 )
+
+
+@dataclass(frozen=True)
+class AttackParams:
+    """How strong each attack is; when it happens is ``SimParams.attack_days``."""
+
+    # label-flood: one new reviewer account gives this share of the day's labels (the others'
+    # labels of the day stay as they are), on suggestions served that day and the day before,
+    # each label the opposite of what the true relevance says; this share of them goes to
+    # suggestions other reviewers label too, so that agreement can be measured.
+    label_flood_share: float = 0.6
+    label_flood_overlap_share: float = 0.25
+    label_flood_confidence: tuple[float, float] = (0.8, 1.0)
+    # bot-spike: this many low-relevance creators (bottom third by the true relevance of their
+    # recent suggestions) get bought engagement on their suggestions served that day and the day
+    # before: engagements and clicks multiplied (extra = (multiple - 1) x the post's expected
+    # count), conversions unchanged. The creators stay the same over consecutive attack days.
+    bot_creators: int = 15
+    bot_engagement_multiple: float = 20.0
+    bot_click_multiple: float = 5.0
+    # late-conversions: this share of the conversions of the suggestions served on an attack day
+    # arrives between these many days after serving instead, past the 7-day window for some.
+    late_conversion_share: float = 0.6
+    late_conversion_delay_days: tuple[float, float] = (3.0, 9.0)
 
 
 @dataclass(frozen=True)
@@ -113,6 +141,19 @@ class SimParams:
     # impressions into engagements, clicks and conversions at the same rates (a null control).
     planted_flat_response: tuple[str, ...] = ()
 
+    # Attacks (docs/simulator.md, "Attacks"): attack name -> the days it happens (0-based, counted
+    # from the simulation's start). Empty by default: no attack, and the documented world's files
+    # stay byte-identical for the same seed. `attacks.attack_schedule` gives the standard schedule.
+    attack_days: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    attack: AttackParams = field(default_factory=AttackParams)
+
     signals_per_day: int = 20_000
     # Expected outcome-signal rows per served recommendation, used to size the daily traffic.
     signal_rows_per_recommendation: float = 23.0
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.attack_days) - set(ATTACKS))
+        if unknown:
+            raise ValueError(f"unknown attack(s) {', '.join(unknown)}; known: {', '.join(ATTACKS)}")
+        if any(d < 0 for days in self.attack_days.values() for d in days):
+            raise ValueError("attack days are 0-based day indices and cannot be negative")

@@ -4,9 +4,10 @@ A `Simulation` holds the world and the events that have not arrived yet. Each `s
 the day's reference snapshots, has the day's suggestion requests served (by the closed loop's
 server, which uses the production weights, or else with the hand-set weights), files every
 resulting event under the UTC day it arrives, and delivers the day's serving log, platform
-reports, shop conversions and reviewer labels, each with its injected bad rows. `simulate` runs
-the steps with the hand-set weights and writes the truth and a manifest of exactly what was
-delivered, which tests compare with what the pipeline kept.
+reports, shop conversions and reviewer labels, each with its injected bad rows, and on attack
+days (``SimParams.attack_days``) the rows of the attacks (`attacks`). `simulate` runs the steps
+with the hand-set weights and writes the truth and a manifest of exactly what was delivered,
+which tests compare with what the pipeline kept.
 """
 
 from __future__ import annotations
@@ -27,6 +28,22 @@ from fbloop_assets.lib.ingest import day_bounds
 from fbloop_assets.lib.lake import Lake, atomic_path, write_parquet
 from fbloop_assets.lib.landing import Reason
 from fbloop_assets.lib.registry import INITIAL
+from fbloop_assets.lib.simulate.attacks import (
+    ATTACK_ROW_SCHEMA,
+    BOT_SPIKE,
+    LABEL_FLOOD,
+    LATE_CONVERSIONS,
+    attacks_on,
+    bought_engagement,
+    days_by_attack,
+    delay_conversions,
+    episode,
+    flood_labels,
+    flood_size,
+    pick_bot_creators,
+    reviewer_for,
+    with_truth,
+)
 from fbloop_assets.lib.simulate.defects import with_bad_rows
 from fbloop_assets.lib.simulate.params import SimParams
 from fbloop_assets.lib.simulate.traffic import day_requests, respond, serve_with_world
@@ -74,6 +91,11 @@ class Simulation:
         self.world: World = make_world(self.params, seed, start)
         self.pending: dict[date, dict[str, list[pl.DataFrame]]] = defaultdict(lambda: defaultdict(list))
         self.start = start
+        # For attacks only: the suggestions of the last two serving days with their relevance,
+        # the creators each bot-spike episode buys engagement for, and the rows injected so far.
+        self.recent: list[pl.DataFrame] = []
+        self.bot_creators: dict[int, list[str]] = {}
+        self.attack_rows: list[pl.DataFrame] = []
 
     def _rng(self, stream: int, day: date, *more: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, stream, day.toordinal(), *more])
@@ -107,7 +129,16 @@ class Simulation:
                 "bad": {},
             }
         traffic = respond(self.world, served, params, rng)
-        for source, frame in (("outcome_signals", traffic.signals), ("labels", traffic.labels)):
+        index = (day - self.start).days
+        staged = attacks_on(params, index)
+        injected: dict[str, Any] = {}
+        caused = traffic.signals
+        if LATE_CONVERSIONS in staged:
+            caused, injected[LATE_CONVERSIONS], rows = delay_conversions(
+                caused, served, params, self._rng(10, day), day
+            )
+            self.attack_rows.append(rows)
+        for source, frame in (("outcome_signals", caused), ("labels", traffic.labels)):
             arrival = frame.get_column(EVENT_TIME[source]).dt.date()
             for (arrives,), part in (
                 frame.with_columns(arrival.alias("_day"))
@@ -118,8 +149,64 @@ class Simulation:
         arrived = self.pending.pop(day, {})
         signals = _concat(arrived.get("outcome_signals"), traffic.signals)
         labels = _concat(arrived.get("labels"), traffic.labels)
+        if params.attack_days:
+            signals, labels = self._stage(day, index, served, traffic.labels, signals, labels, injected)
         self._deliver_outcomes(day, signals, labels, manifest)
+        if injected:
+            manifest["attacks"] = injected
         return manifest
+
+    def _stage(
+        self,
+        day: date,
+        index: int,
+        served: pl.DataFrame,
+        own_labels: pl.DataFrame,
+        signals: pl.DataFrame,
+        labels: pl.DataFrame,
+        injected: dict[str, Any],
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Add the day's bought engagement and label flood to what arrives on ``day``."""
+        params = self.params
+        labeled = pl.col("recommendation_id").is_in(own_labels["recommendation_id"].implode())
+        self.recent = [
+            *self.recent[-1:],
+            with_truth(self.world, served).with_columns(labeled.alias("labeled")),
+        ]
+        recent = pl.concat(self.recent)
+        staged = attacks_on(params, index)
+        if BOT_SPIKE in staged:
+            first, _ = episode(params.attack_days[BOT_SPIKE], index)
+            if first not in self.bot_creators:
+                rng = self._rng(11, self.start + timedelta(days=first))
+                self.bot_creators[first] = pick_bot_creators(recent, params.attack.bot_creators, rng)
+            extra, injected[BOT_SPIKE], rows = bought_engagement(
+                recent, self.world, day, self.bot_creators[first], params, self._rng(12, day)
+            )
+            signals = pl.concat([signals, extra])
+            self.attack_rows.append(rows)
+        if LABEL_FLOOD in staged:
+            _, number = episode(params.attack_days[LABEL_FLOOD], index)
+            count = flood_size(labels.height, params.attack.label_flood_share)
+            flood, record, rows = flood_labels(
+                recent,
+                recent.filter("labeled")["recommendation_id"],
+                day,
+                count,
+                reviewer_for(params, number),
+                params,
+                self._rng(13, day),
+            )
+            total = labels.height + flood.height
+            record["share_of_day"] = round(flood.height / total, 4) if total else 0.0
+            per_reviewer = labels.height / params.n_reviewers
+            record["times_a_reviewer_volume"] = (
+                round(flood.height / per_reviewer, 2) if per_reviewer else None
+            )
+            injected[LABEL_FLOOD] = record
+            labels = pl.concat([labels, flood]).sort("labeled_at", "label_id")
+            self.attack_rows.append(rows)
+        return signals, labels
 
     def pending_after(self, last_day: date) -> dict[str, int]:
         """Events drawn but arriving after ``last_day``: not delivered, not in any count."""
@@ -225,7 +312,11 @@ class Simulation:
         folder = simulation_dir(self.lake.root) / "truth"
         relevance = write_parquet(self.world.pairs, folder / "relevance.parquet")
         creators = write_parquet(self.world.creator_truth, folder / "creators.parquet")
-        return {"relevance": self.lake.relative(relevance), "creators": self.lake.relative(creators)}
+        truth = {"relevance": self.lake.relative(relevance), "creators": self.lake.relative(creators)}
+        if self.params.attack_days:
+            rows = pl.concat(self.attack_rows) if self.attack_rows else ATTACK_ROW_SCHEMA.to_frame()
+            truth["attack_rows"] = self.lake.relative(write_parquet(rows, folder / "attack_rows.parquet"))
+        return truth
 
 
 def _concat(earlier: list[pl.DataFrame] | None, like: pl.DataFrame) -> pl.DataFrame:
@@ -263,16 +354,22 @@ def simulate(
 def write_manifest(sim: Simulation, per_day: dict[str, Any], signals_per_day: int) -> dict[str, Any]:
     """Write the truth and ``simulation/manifest.json`` for the days simulated so far; return it."""
     last = max(date.fromisoformat(d) for d in per_day)
-    manifest = {
+    params = asdict(sim.params)
+    # Reported under "attacks" when staged, so that the documented world's manifest stays as it was.
+    params.pop("attack_days")
+    attack = params.pop("attack")
+    manifest: dict[str, Any] = {
         "seed": sim.seed,
         "start": sim.start.isoformat(),
         "n_days": len(per_day),
         "signals_per_day": signals_per_day,
-        "params": asdict(sim.params),
+        "params": params,
         "days": per_day,
         "pending_after_range": sim.pending_after(last),
         "truth": sim.write_truth(),
     }
+    if sim.params.attack_days:
+        manifest["attacks"] = {"days": days_by_attack(sim.params, sim.start), "params": attack}
     target = simulation_dir(sim.lake.root) / "manifest.json"
     with atomic_path(target) as tmp:
         tmp.write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")

@@ -28,6 +28,8 @@ _HOUR_US = 3_600_000_000
 _DAY_US = 24 * _HOUR_US
 _AGE_RANGES = {"<18": (13, 18), "18-25": (18, 25), "25-35": (25, 35), "35-50": (35, 50), "50+": (50, 76)}
 _PLATFORM_EVENTS = (("impression", "i"), ("engagement", "e"), ("click", "c"))
+# Reviewers call a suggestion useful when the relevance they perceive lies above this.
+USEFUL_THRESHOLD = 0.35
 
 
 @dataclass(frozen=True)
@@ -292,7 +294,7 @@ def _labels(recs: pl.DataFrame, world: World, params: SimParams, rng: np.random.
     )
     popularity_bias = np.where(reviewer == params.n_reviewers - 1, 0.25 * tier, 0.0)
     perceived = recs["relevance"].to_numpy()[rec_idx] + popularity_bias + rng.normal(0.0, noise)
-    threshold = 0.35
+    threshold = USEFUL_THRESHOLD
     confidence = np.clip(0.5 + np.abs(perceived - threshold) + rng.normal(0, 0.05, rec_idx.size), 0.05, 1.0)
     low, high = params.label_delay_hours
     labeled_us = recs["served_us"].to_numpy()[rec_idx] + (
