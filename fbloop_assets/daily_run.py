@@ -23,6 +23,11 @@ class RunFailed(RuntimeError):
     """A step of the daily job failed; the message names the step and its error."""
 
 
+# The error Dagster raises in a step whose blocking asset check failed with ERROR severity: the
+# run stops there on purpose (a guard held the loop back), which is not a breakdown.
+BLOCKED_BY_CHECK = "DagsterAssetCheckFailedError"
+
+
 def ensure_dagster_home() -> Path:
     """``$DAGSTER_HOME``; when unset and ./dagster.yaml exists, the current folder (the project)."""
     home = os.environ.get("DAGSTER_HOME")
@@ -49,6 +54,9 @@ class DaySummary:
     feedback: dict[str, int] = field(default_factory=dict)
     checks: dict[str, str] = field(default_factory=dict)
     loop: dict[str, Any] = field(default_factory=dict)
+    # Blocking checks that failed with ERROR severity: "asset/check: why"; the steps after them
+    # did not run, so production stayed as it was.
+    blocked: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -65,21 +73,33 @@ def _root_cause(error: Any) -> str:  # dagster's SerializableErrorInfo
     return lines[-1] if lines else error.cls_name or "unknown error"
 
 
-def _execute(job_name: str, day: date, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
-    job = defs.resolve_job_def(job_name)
+def _execute(
+    job_name: str,
+    day: date,
+    instance: dg.DagsterInstance,
+    guards: bool | None = None,
+    assets: list[str] | None = None,
+) -> dg.ExecuteInProcessResult:
+    job = defs.resolve_job_def(job_name) if assets is None else defs.resolve_implicit_global_asset_job_def()
+    # failures are summarised in RunFailed; the console logger would print whole tracebacks
+    run_config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+    if guards is not None:
+        run_config["resources"] = {"fbloop": {"config": {"guards": "on" if guards else "off"}}}
     result = job.execute_in_process(
         partition_key=day.isoformat(),
         instance=instance,
         raise_on_error=False,
-        # failures are summarised in RunFailed; the console logger would print whole tracebacks
-        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+        run_config=run_config,
+        asset_selection=None if assets is None else [dg.AssetKey(a) for a in assets],
     )
-    if not result.success:
-        detail = "; ".join(
-            f"{e.step_key}: {_root_cause(e.step_failure_data.error)}"
-            for e in result.all_events
-            if e.is_step_failure and e.step_failure_data.error
-        )
+    errors = [
+        (e.step_key, error)
+        for e in result.all_events
+        if e.is_step_failure and (error := e.step_failure_data.error) is not None
+    ]
+    breakdowns = [(step, error) for step, error in errors if error.cls_name != BLOCKED_BY_CHECK]
+    if not result.success and (breakdowns or not errors):
+        detail = "; ".join(f"{step}: {_root_cause(error)}" for step, error in breakdowns)
         raise RunFailed(
             f"{job_name} run for {day} failed ({detail or 'see the Dagster UI'}); run id {result.run_id}"
         )
@@ -91,9 +111,18 @@ def ingest_reference(day: date, instance: dg.DagsterInstance | None = None) -> s
     return _execute(REFERENCE_JOB, day, instance or dg.DagsterInstance.get()).run_id
 
 
-def run_day(day: date, instance: dg.DagsterInstance | None = None) -> DaySummary:
-    """Materialize every asset of the daily job for ``day``; raise RunFailed if a step fails."""
-    result = _execute(JOB_NAME, day, instance or dg.DagsterInstance.get())
+def rematerialize(asset: str, day: date, instance: dg.DagsterInstance | None = None) -> str:
+    """Materialize one asset of ``day`` again, alone (e.g. after a release); the run id."""
+    return _execute(asset, day, instance or dg.DagsterInstance.get(), assets=[asset]).run_id
+
+
+def run_day(day: date, instance: dg.DagsterInstance | None = None, guards: bool | None = None) -> DaySummary:
+    """Materialize every asset of the daily job for ``day``; raise RunFailed if a step fails.
+
+    A step stopped by a failed blocking check is not a failure: the summary lists it under
+    ``blocked``. ``guards`` overrides ``guards.enabled`` of the configuration for this run.
+    """
+    result = _execute(JOB_NAME, day, instance or dg.DagsterInstance.get(), guards)
     summary = DaySummary(
         date=day.isoformat(), run_id=result.run_id, dagster_home=os.environ.get("DAGSTER_HOME", "")
     )
@@ -112,7 +141,16 @@ def run_day(day: date, instance: dg.DagsterInstance | None = None) -> DaySummary
         counts = ("normalized", "excluded_no_consent", "incomplete", "unknown_recommendation", "deduplicated")
         summary.feedback = {k: values[k] for k in counts}
     for evaluation in result.get_asset_check_evaluations():
-        summary.checks[evaluation.check_name] = "passed" if evaluation.passed else "failed"
+        name = evaluation.check_name
+        if evaluation.passed:
+            summary.checks[name] = "passed"
+        elif evaluation.severity == dg.AssetCheckSeverity.WARN:
+            summary.checks[name] = "warned"
+        else:
+            summary.checks[name] = "failed"
+            if evaluation.blocking:
+                cause = evaluation.description or "see its metadata"
+                summary.blocked.append(f"{evaluation.asset_key.to_user_string()}/{name}: {cause}")
     for node, keys in _LOOP_VALUES.items():
         for mat in result.asset_materializations_for_node(node):
             values = _values(mat)
@@ -131,5 +169,7 @@ _LOOP_VALUES: dict[str, tuple[str, ...]] = {
         "candidate/snips_conversion_yield",
         "production/snips_conversion_yield",
     ),
+    # on a day a guard blocked, production_weights does not run, but the canary is still reviewed
+    "canary_review": ("promoted", "reason", "review"),
     "production_weights": ("production", "staging", "canary", "promoted", "reason", "canary_review"),
 }

@@ -3,16 +3,19 @@
 Each simulated day: the day's creator and campaign snapshots land and are ingested; the day's
 suggestion requests are served by `lib.suggest` with the production weights in force (the same
 code as `fbloop suggest`) and logged into the serving log; the simulated world responds with
-outcomes and labels, delivered as they arrive; then the daily loop runs for the day. The report
-per day says which weights served, whether the production pointer moved and why, the offline
-metrics, and (simulation only) the true NDCG@5 of production against the hidden relevance.
+outcomes and labels, delivered as they arrive; then the daily loop runs for the day, with the
+guards on or off. On chosen days the world stages attacks (`lib.simulate.attacks`). The report
+per day says which weights served, whether the production pointer moved and why (or which guard
+blocked the day), the offline metrics, the exposure Gini and catalog coverage of what production
+served, the attacks of the day, and (simulation only) the true NDCG@5 of production against the
+hidden relevance.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -25,8 +28,10 @@ import polars as pl
 from fbloop_assets.daily_run import ingest_reference, run_day
 from fbloop_assets.lib.config import FbloopConfig
 from fbloop_assets.lib.lake import Lake
+from fbloop_assets.lib.metrics import coverage, gini
 from fbloop_assets.lib.registry import Registry
 from fbloop_assets.lib.simulate import SimParams, Simulation
+from fbloop_assets.lib.simulate.attacks import attack_schedule, attacks_on, days_by_attack
 from fbloop_assets.lib.simulate.run import write_manifest
 from fbloop_assets.lib.simulate.truth import true_ndcg
 from fbloop_assets.lib.store import DATABASE_URL_ENV, EMBEDDED_STORE, dispose_all
@@ -57,6 +62,17 @@ def _performance(lake: Lake, day: date) -> pl.DataFrame | None:
     return pl.read_parquet(lake.table_path("creator_performance", found)) if found else None
 
 
+def served_exposure(served: pl.DataFrame, catalog: pl.Series) -> dict[str, float]:
+    """Exposure Gini and catalog coverage of ``served`` rows over ``catalog`` (zeros of the unshown count)."""
+    shown = served.filter(pl.col("creator_id").is_in(catalog.implode()))["creator_id"]
+    counts = shown.value_counts(name="n")
+    exposures = catalog.unique().to_frame("creator_id").join(counts, on="creator_id", how="left")["n"]
+    return {
+        "exposure_gini": gini(exposures.fill_null(0).to_numpy()),
+        "catalog_coverage": coverage(shown.to_list(), catalog.n_unique()),
+    }
+
+
 def run_demo(
     data_dir: Path,
     config: FbloopConfig,
@@ -67,15 +83,27 @@ def run_demo(
     signals_per_day: int,
     instance: dg.DagsterInstance,
     progress: Callable[[str], None],
+    guards: bool | None = None,
+    attacks: tuple[str, ...] = (),
+    attack_days: Mapping[str, tuple[int, ...]] | None = None,
 ) -> dict[str, Any]:
-    """Run the closed loop for ``days`` days; the per-day reports, the start and the end."""
+    """Run the closed loop for ``days`` days; the per-day reports, the start and the end.
+
+    ``guards`` overrides ``guards.enabled`` of ``config`` for every day's run; ``attacks`` are
+    staged on their standard days of a run of ``days`` days (`attacks.attack_schedule`), and
+    ``attack_days`` (attack -> 0-based days) stages attacks on exactly the days given.
+    """
     lake = Lake(data_dir)
     registry = Registry.of(lake)
     if registry.history() or lake.landing_dir("recommendations", start).exists():
         raise StateExists(f"{data_dir} already holds a loop's state; pass --fresh to start over")
-    sim = Simulation(data_dir, seed, start, replace(SimParams(), signals_per_day=signals_per_day))
+    schedule = attack_schedule(attacks, days) | dict(attack_days or {})
+    params = replace(SimParams(), signals_per_day=signals_per_day, attack_days=schedule)
+    sim = Simulation(data_dir, seed, start, params)
+    guarded = config.guards.enabled if guards is None else guards
     initial = registry.production()
     initial_truth = true_ndcg(sim.world, initial.weights, None, start)
+    served_on: dict[date, pl.DataFrame] = {}
 
     def server(day: date, requests: pl.DataFrame) -> tuple[pl.DataFrame, list[Path]]:
         ingest_reference(day, instance)
@@ -85,23 +113,36 @@ def run_demo(
         served = serve_arms(
             context, arms, requests, config.serving.slate_size, config.serving.temperature, rng
         )
+        served_on[day] = served.filter(pl.col("weights_version") == arms.production.version)
         return served, log_served(lake, served, SERVING_LOG_NAME)
 
-    reports, per_day = [], {}
+    reports: list[dict[str, Any]] = []
+    per_day: dict[str, Any] = {}
+    changes = 0
     for i in range(days):
         day = start + timedelta(days=i)
         served_by = Arms.current(registry, config.canary.share).versions()
         serving = " and canary ".join(served_by.values())
         progress(f"day {i + 1}/{days} ({day}): serving with {serving}, simulating, running the loop")
         per_day[day.isoformat()] = sim.step(day, server)
-        summary = run_day(day, instance)
+        summary = run_day(day, instance, guards=guards)
         production = registry.production()
+        changed = production.version != served_by["production"]
+        changes += changed
         loop = summary.loop
+        performance = _performance(lake, day)
+        candidate = loop.get("candidate_weights/candidate")
+        catalog = pl.read_parquet(lake.table_path("creators", day), columns=["creator_id"])["creator_id"]
         reports.append(
             {
                 "day": day.isoformat(),
                 "served_by": served_by,
+                "attacks": list(attacks_on(params, i)),
+                "blocked": summary.blocked,
+                "production_before": served_by["production"],
                 "production": production.version,
+                "production_changed": changed,
+                "production_changes": changes,
                 "promoted": bool(loop.get("production_weights/promoted")),
                 "reason": loop.get("production_weights/reason"),
                 "candidate": loop.get("candidate_weights/candidate"),
@@ -123,7 +164,14 @@ def run_demo(
                 "production_snips_conversion_yield": loop.get(
                     "weights_evaluation/production/snips_conversion_yield"
                 ),
-                "true_ndcg_at_5": true_ndcg(sim.world, production.weights, _performance(lake, day), day),
+                "true_ndcg_at_5": true_ndcg(sim.world, production.weights, performance, day),
+                # what the day's fit would serve: attacks show here before any canary stops them
+                "candidate_true_ndcg_at_5": (
+                    true_ndcg(sim.world, registry.load(candidate).weights, performance, day)
+                    if candidate and candidate != "none"
+                    else None
+                ),
+                **served_exposure(served_on.pop(day), catalog),
                 "recommendations_served": per_day[day.isoformat()]["recommendations"]["rows"],
                 "run_id": summary.run_id,
             }
@@ -136,16 +184,32 @@ def run_demo(
     # The hand-set weights also gain from the learned feature (past conversion rate); scored with
     # the same final features, they separate what re-weighting added from what the feature added.
     initial_now = true_ndcg(sim.world, initial.weights, _performance(lake, last), last)
+    ends = ("true_ndcg_at_5", "exposure_gini", "catalog_coverage")
     return {
         "days": reports,
+        "seed": seed,
+        "signals_per_day": signals_per_day,
+        "guards": guarded,
+        "attacks": days_by_attack(params, start),
         "initial": {"version": initial.version, "weights": initial.weights, "true_ndcg_at_5": initial_truth},
         "final": {"version": final.version, "weights": final.weights, "true_ndcg_at_5": final_truth},
         "initial_weights_with_final_features": {"true_ndcg_at_5": initial_now},
         "true_ndcg_lift": final_truth / initial_truth - 1.0,
         "true_ndcg_lift_from_reweighting": final_truth / initial_now - 1.0,
-        "production_changes": sum(r["promoted"] for r in reports),
+        "first_day": {k: reports[0][k] for k in ("day", *ends)},
+        "last_day": {k: reports[-1][k] for k in ("day", *ends)},
+        "production_changes": changes,
+        "blocked_days": sum(bool(r["blocked"]) for r in reports),
         "data_dir": str(data_dir),
     }
+
+
+# A guard's cause can list many rows; the line keeps this much of each (the JSON keeps it all).
+BLOCKED_CHARS = 200
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _num(value: float | None, digits: int = 3) -> str:
@@ -153,23 +217,30 @@ def _num(value: float | None, digits: int = 3) -> str:
 
 
 def render_day(r: dict[str, Any]) -> str:
-    """One line: the day, production and why, offline metrics, the true NDCG@5."""
-    if r["promoted"]:
+    """One line: the day, its attacks, production and why, offline metrics, true NDCG@5, exposure."""
+    if r["blocked"]:
+        decision = "blocked: " + "; ".join(_short(b, BLOCKED_CHARS) for b in r["blocked"])
+    elif r["promoted"]:
         decision = f"promoted {r['production']}"
+    elif r["production_changed"]:
+        decision = f"production {r['production_before']} -> {r['production']}: {r['reason'] or 'no reason'}"
     else:
         decision = f"kept {r['production']}: {r['reason'] or 'no decision'}"
     served_by = " + canary ".join(r["served_by"].values())
+    attacked = f" | attack: {', '.join(r['attacks'])}" if r["attacks"] else ""
     return (
-        f"{r['day']}  served by {served_by} | dataset {r['dataset_records'] or 0:,} records"
+        f"{r['day']}{attacked}  served by {served_by} | dataset {r['dataset_records'] or 0:,} records"
         f" ({r['dataset_labeled'] or 0:,} labeled) | NDCG@5 cand {_num(r['ndcg_at_5'])} / prod"
         f" {_num(r['production_ndcg_at_5'])} | SNIPS conversions/1k impressions cand"
         f" {_num(r['snips_conversion_yield'])} / prod {_num(r['production_snips_conversion_yield'])}"
-        f" | true NDCG@5 {_num(r['true_ndcg_at_5'])}"
-        f" | {decision}"
+        f" | true NDCG@5 {_num(r['true_ndcg_at_5'])} (candidate {_num(r['candidate_true_ndcg_at_5'])})"
+        f" | exposure Gini {_num(r['exposure_gini'])}"
+        f" coverage {_num(r['catalog_coverage'])} | {decision}"
     )
 
 
 def render(report: dict[str, Any]) -> str:
+    """The demo's text report: a line per day, then production's way and the first and last day."""
     lines = [render_day(r) for r in report["days"]]
     i, f = report["initial"], report["final"]
     lines.append(
@@ -181,5 +252,14 @@ def render(report: dict[str, Any]) -> str:
     lines.append(
         f"the hand-set weights with the same learned features: true NDCG@5 {now:.4f}; "
         f"re-weighting added {report['true_ndcg_lift_from_reweighting']:+.1%}"
+    )
+    a, b = report["first_day"], report["last_day"]
+    attacks = "; ".join(f"{n} on {len(d)} day(s)" for n, d in report["attacks"].items()) or "none"
+    lines.append(
+        f"guards {'on' if report['guards'] else 'off'}, attacks: {attacks}; blocked on"
+        f" {report['blocked_days']} day(s); {a['day']} -> {b['day']}: true NDCG@5"
+        f" {a['true_ndcg_at_5']:.4f} -> {b['true_ndcg_at_5']:.4f}, exposure Gini"
+        f" {a['exposure_gini']:.4f} -> {b['exposure_gini']:.4f}, catalog coverage"
+        f" {a['catalog_coverage']:.4f} -> {b['catalog_coverage']:.4f}"
     )
     return "\n".join(lines)

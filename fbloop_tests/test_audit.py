@@ -20,9 +20,10 @@ CONFIG = """
 conversion = 2.0
 [dataset]
 window_days = 2
-[promotion]
+[guards.evidence]
 min_records = 100
 min_labeled = 5
+min_segment_records = 10
 """
 START = date(2026, 1, 1)
 

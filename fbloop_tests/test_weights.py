@@ -7,11 +7,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from fbloop_assets.lib.config import PromotionConfig, TrainingConfig
+from fbloop_assets.lib.config import TrainingConfig
 from fbloop_assets.lib.evaluation import exposure_metrics, off_policy_metrics, ranking_metrics
 from fbloop_assets.lib.features import FEATURES
 from fbloop_assets.lib.lake import Lake
-from fbloop_assets.lib.promotion import enough_records, no_regression
 from fbloop_assets.lib.registry import INITIAL, Registry, UnknownVersion, WeightsVersion
 from fbloop_assets.lib.training import bounded_step, fit_direction, propensity_weights
 
@@ -168,17 +167,3 @@ def test_exposure_of_deterministic_rankings() -> None:
     assert out["catalog_coverage"] == pytest.approx(2 / 3)
     assert out["exposure_gini"] == pytest.approx(1 / 3)  # exposures 2, 2, 0
     assert out["ranked_requests"] == 2
-
-
-def test_promotion_checks() -> None:
-    config = PromotionConfig(min_records=10, min_labeled=2, ndcg_tolerance=0.01, snips_tolerance=0.05)
-    prod = {"ndcg_at_5": 0.80, "snips_conversion_yield": 1.00}
-    ok = [
-        enough_records(20, 5, config),
-        no_regression({"ndcg_at_5": 0.795, "snips_conversion_yield": 0.96}, prod, config),
-    ]
-    assert all(c.passed for c in ok)
-    worse = no_regression({"ndcg_at_5": 0.78, "snips_conversion_yield": 1.2}, prod, config)
-    assert not worse.passed and worse.threshold["ndcg_at_5"] == pytest.approx(0.79)
-    few = enough_records(9, 5, config)
-    assert not few.passed and "9 records (min 10)" in few.detail

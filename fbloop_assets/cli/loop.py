@@ -69,6 +69,7 @@ def _render_day(summary: dict[str, Any]) -> str:
             f" excluded for missing consent {f['excluded_no_consent']:,};"
             f" incomplete (attribution window open) {f['incomplete']:,}",
             "  checks: " + (", ".join(f"{k} {v}" for k, v in summary["checks"].items()) or "none"),
+            *(f"  blocked, production unchanged: {b}" for b in summary.get("blocked", [])),
         ]
     )
 
@@ -101,7 +102,10 @@ def cmd_demo(args: argparse.Namespace) -> None:
     from fbloop_assets.daily_run import ensure_dagster_home
     from fbloop_assets.demo import clear_state, render, run_demo
     from fbloop_assets.lib.config import load_config
+    from fbloop_assets.lib.simulate.attacks import parse_attacks
 
+    attacks = parse_attacks(args.attack)  # an unknown name stops here, before any state changes
+    guards = None if args.guards is None else args.guards == "on"
     _preflight()
     home = ensure_dagster_home()
     data_dir = resolve_data_dir()
@@ -119,6 +123,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
             signals_per_day=args.signals_per_day,
             instance=instance,
             progress=_progress,
+            guards=guards,
+            attacks=attacks,
         )
     report["seconds"] = round(time.perf_counter() - started, 1)
     _progress(f"done in {report['seconds']} s")
@@ -253,6 +259,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     _progress(f"building examples from {len(recs)} serving day(s) and {len(feedback)} feedback day(s)")
     pools = serving_pools(lake, days)
     retracted = [p for d in feedback_days if (p := lake.table_path("label_retractions", d)).exists()]
+    held = [p for d in feedback_days if (p := lake.table_path("held_back_feedback", d)).exists()]
     examples = build_examples(
         pl.scan_parquet(recs),
         pl.scan_parquet(feedback),
@@ -260,6 +267,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         days,
         0.0,
         pl.scan_parquet(retracted) if retracted else None,  # undone labels count nowhere
+        pl.scan_parquet(held) if held else None,  # nor do rows a guard held back
     )
     production = Registry.of(lake).production()
     results = {label: evaluate(weights, examples, pools, config)}
@@ -280,7 +288,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def _render_export(stats: dict[str, Any]) -> str:
-    keys = ("total", "exported", "deduplicated", "anonymized", "skipped", "errors", "seconds")
+    keys = ("total", "exported", "deduplicated", "withheld", "anonymized", "skipped", "errors", "seconds")
     return "\n".join([f"exported to {stats['file']}", *(f"  {k:<13}{stats[k]:>12,}" for k in keys)])
 
 
@@ -341,6 +349,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--fresh",
         action="store_true",
         help="first remove an earlier demo's data (landing, warehouse, weights, ...)",
+    )
+    demo.add_argument(
+        "--guards",
+        choices=("on", "off"),
+        default=None,
+        help="run the guards (on) or only report them (off); default: guards.enabled of the config",
+    )
+    demo.add_argument(
+        "--attack",
+        default="",
+        metavar="NAMES",
+        help="attacks on their standard days, comma-separated: label-flood, bot-spike, late-conversions",
     )
     demo.add_argument("--json", action="store_true", help="print the per-day reports as JSON")
     demo.set_defaults(func=cmd_demo)

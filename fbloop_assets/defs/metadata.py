@@ -5,6 +5,8 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
+from fbloop_assets.lib.guards.outcome import GuardOutcome, enforce
+
 
 def partition_day(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> date:
     return date.fromisoformat(context.partition_key)
@@ -44,3 +46,29 @@ def md_table(headers: list[str], rows: list[list[object]]) -> dg.MetadataValue:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return dg.MetadataValue.md("\n".join(lines))
+
+
+def _json_or_plain(value: object) -> dg.MetadataValue:
+    if isinstance(value, dict | list):
+        return dg.MetadataValue.json(value)
+    if isinstance(value, bool | int | float):
+        return dg.MetadataValue.float(float(value))
+    return dg.MetadataValue.text("–" if value is None else str(value))
+
+
+def check_result(outcome: GuardOutcome, enabled: bool) -> dg.AssetCheckResult:
+    """A guard's outcome as a Dagster check result: fail is ERROR (blocking), warn is WARN."""
+    outcome = enforce(outcome, enabled)
+    return dg.AssetCheckResult(
+        check_name=outcome.name,
+        passed=outcome.passed,
+        severity=dg.AssetCheckSeverity.ERROR if outcome.failed else dg.AssetCheckSeverity.WARN,
+        description=outcome.detail,
+        metadata={
+            "verdict": outcome.verdict,
+            "value": _json_or_plain(outcome.value),
+            "threshold": _json_or_plain(outcome.threshold),
+            "held_back": dg.MetadataValue.json(outcome.held_back),
+            "guards_enabled": enabled,
+        },
+    )

@@ -1,5 +1,6 @@
 """The resource every asset uses to find fbloop's data directory, configuration and secrets."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
@@ -13,17 +14,24 @@ class FbloopResource(dg.ConfigurableResource):
     """Where fbloop keeps its files and which configuration file applies.
 
     Empty values are resolved when a run starts, not at import: ``$FBLOOP_DATA_DIR`` (else
-    ``./data``) and ``$FBLOOP_CONFIG`` (else ``./fbloop.toml``, else the defaults).
+    ``./data``) and ``$FBLOOP_CONFIG`` (else ``./fbloop.toml``, else the defaults). ``guards``
+    ("on" or "off") overrides ``guards.enabled`` of the file for one run (`fbloop demo --guards`).
     """
 
     data_dir: str = ""
     config_file: str = ""
+    guards: str = ""
 
     def lake(self) -> Lake:
         return Lake(resolve_data_dir(self.data_dir or None))
 
     def config(self) -> FbloopConfig:
-        return load_config(Path(self.config_file) if self.config_file else None)
+        config = load_config(Path(self.config_file) if self.config_file else None)
+        if self.guards not in ("", "on", "off"):
+            raise ValueError(f"resource fbloop: guards must be 'on', 'off' or empty, got {self.guards!r}")
+        if self.guards:
+            return replace(config, guards=replace(config.guards, enabled=self.guards == "on"))
+        return config
 
     def pseudonym_key(self) -> bytes:
         return load_key(self.lake().root)

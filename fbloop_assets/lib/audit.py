@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import polars as pl
 
-from fbloop_assets.lib.dataset import drop_retracted, load_dataset
+from fbloop_assets.lib.dataset import drop_held_back, drop_retracted, load_dataset
 from fbloop_assets.lib.lake import Lake
 from fbloop_assets.lib.registry import AliasMove, Registry
 
@@ -80,7 +80,8 @@ def _partition_files(lake: Lake, manifest: dict[str, Any], asset: str) -> list[P
 
 def dataset_feedback(lake: Lake, manifest: dict[str, Any]) -> pl.DataFrame:
     """The feedback rows a dataset version used: those of its partitions that belong to its
-    recommendations, retracted labels left out, once per feedback id (as `build_examples` does)."""
+    recommendations, retracted labels and held-back rows left out, once per feedback id (as
+    `build_examples` does)."""
     feedback_files = _partition_files(lake, manifest, "normalized_feedback")
     rec_files = _partition_files(lake, manifest, "raw_recommendations")
     if not feedback_files or not rec_files:
@@ -94,8 +95,11 @@ def dataset_feedback(lake: Lake, manifest: dict[str, Any]) -> pl.DataFrame:
     )
     retraction_files = _partition_files(lake, manifest, "label_retractions")
     retractions = pl.scan_parquet(retraction_files) if retraction_files else None
+    held_files = _partition_files(lake, manifest, "held_back_feedback")
+    held_back = pl.scan_parquet(held_files) if held_files else None
     rows = pl.scan_parquet(feedback_files).join(recs, on="recommendation_id", how="semi")
-    return drop_retracted(rows, retractions).unique("feedback_id", keep="first").collect()
+    kept = drop_held_back(drop_retracted(rows, retractions), held_back)
+    return kept.unique("feedback_id", keep="first").collect()
 
 
 def audit_weights(lake: Lake, registry: Registry, events: EventLog, version: str) -> dict[str, Any]:

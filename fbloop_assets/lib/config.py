@@ -104,14 +104,135 @@ class EvaluationConfig:
 
 
 @dataclass(frozen=True)
-class PromotionConfig:
-    """Thresholds of the checks that gate a candidate's way to staging."""
+class EvidenceGuard:
+    """Enough records to judge a candidate, overall and per campaign segment (objective)."""
 
     min_records: int = 2000
+    # Held-out labeled records the offline metrics stand on.
     min_labeled: int = 100
-    # The candidate may be at most this much worse than production (absolute NDCG@5 / relative SNIPS).
+    # A campaign segment (objective) with fewer records is reported (WARN): its share of the
+    # candidate's evidence is too thin to speak for it.
+    min_segment_records: int = 200
+
+
+@dataclass(frozen=True)
+class CompletenessGuard:
+    """Only closed attribution windows; missing partitions are reported, never skipped silently."""
+
+    # Share of the window's outcomes that arrived after their attribution window closed (excluded
+    # from the dataset) above which the check warns: outcomes are arriving late.
+    late_share_warn: float = 0.05
+
+
+@dataclass(frozen=True)
+class LabelQualityGuard:
+    """Inter-reviewer agreement on items labeled twice, and one reviewer's sudden flood."""
+
+    # Krippendorff's alpha (nominal) on the window's items labeled by two or more reviewers.
+    # Alpha also falls when most recommendations deserve the same label (little variation to agree
+    # on), as the loop gets better: the floors are low on purpose.
+    alpha_fail: float = 0.05
+    alpha_warn: float = 0.15
+    # Items labeled twice needed before alpha is judged (fewer: WARN, not measurable).
+    min_double_labeled: int = 30
+    # Days before the judged day whose labels count for agreement and for a reviewer's usual volume.
+    trailing_days: int = 7
+    # A reviewer floods a day when they give more than flood_share of the day's labels, at least
+    # flood_min_labels of them and more than flood_jump times their median daily count; or when
+    # their agreement with peers on shared items lies more than agreement_gap below the other
+    # reviewers' (with at least min_shared items).
+    flood_share: float = 0.4
+    flood_min_labels: int = 50
+    flood_jump: float = 3.0
+    agreement_gap: float = 0.35
+    min_shared: int = 10
+
+
+@dataclass(frozen=True)
+class AnomalyGuard:
+    """Engagement far outside a creator's or campaign's trailing window without matching conversions."""
+
+    trailing_days: int = 14
+    # Robust z-score of the day's engagements per impression: (rate - median) / spread over the
+    # trailing days, the spread at least relative_spread times the median (a creator's rate
+    # varies up to about 3x from day to day with the campaigns it serves).
+    z_fail: float = 8.0
+    z_warn: float = 5.0
+    relative_spread: float = 0.5
+    # Below this many engagements on the day nothing is judged (small numbers spike naturally).
+    min_engagements: int = 100
+    # "Without matching conversions": the day's conversions per engagement below this share of
+    # the trailing rate. Bought engagement brings no buyers.
+    conversion_ratio: float = 0.5
+
+
+@dataclass(frozen=True)
+class DriftGuard:
+    """Per-feature drift of a dataset version against the previous one (population stability index)."""
+
+    bins: int = 10
+    # PSI thresholds above the sampling noise expected for the two sample sizes, (bins - 1) *
+    # (1/n_previous + 1/n_current): small days do not raise false alarms.
+    psi_warn: float = 0.1
+    psi_fail: float = 0.25
+
+
+@dataclass(frozen=True)
+class StepGuard:
+    """How far a candidate moves from production (largest change of any weight)."""
+
+    # WARN when the largest step exceeds this share of training.max_step; ERROR beyond max_step.
+    warn_share: float = 0.9
+
+
+@dataclass(frozen=True)
+class RegressionGuard:
+    """Candidate against production on the held-out requests."""
+
+    # NDCG@5 may be at most this much lower (absolute).
     ndcg_tolerance: float = 0.01
+    # The lower bound of the bootstrap interval of SNIPS conversion yield (candidate / production
+    # - 1) may be at most this far below zero.
     snips_tolerance: float = 0.05
+    confidence: float = 0.9
+    bootstrap_samples: int = 500
+
+
+@dataclass(frozen=True)
+class ExposureGuard:
+    """The candidate must not concentrate exposure beyond production's (feedback-loop amplification)."""
+
+    # Tolerated change (absolute): Gini up, catalog coverage down, share of never-shown creators down.
+    gini_tolerance: float = 0.02
+    coverage_tolerance: float = 0.02
+    new_creator_tolerance: float = 0.02
+
+
+@dataclass(frozen=True)
+class ExpectationsGuard:
+    """The Great Expectations suite on `normalized_feedback` (see `lib.expectations`)."""
+
+    # Rows validated per day: a stable hash sample of a larger day (pandas would not hold 10M rows
+    # in reasonable time); feedback_id uniqueness is checked exactly on every row regardless.
+    sample_rows: int = 200_000
+
+
+@dataclass(frozen=True)
+class GuardsConfig:
+    """The asset checks that throttle the loop (see `lib.guards`)."""
+
+    # true: a failed guard is an ERROR that blocks promotion, and suspicious rows are held back.
+    # false: every guard only reports (WARN) and nothing is held back (the unguarded loop).
+    enabled: bool = True
+    evidence: EvidenceGuard = field(default_factory=EvidenceGuard)
+    completeness: CompletenessGuard = field(default_factory=CompletenessGuard)
+    label_quality: LabelQualityGuard = field(default_factory=LabelQualityGuard)
+    anomalies: AnomalyGuard = field(default_factory=AnomalyGuard)
+    drift: DriftGuard = field(default_factory=DriftGuard)
+    step: StepGuard = field(default_factory=StepGuard)
+    regression: RegressionGuard = field(default_factory=RegressionGuard)
+    exposure: ExposureGuard = field(default_factory=ExposureGuard)
+    expectations: ExpectationsGuard = field(default_factory=ExpectationsGuard)
 
 
 @dataclass(frozen=True)
@@ -179,7 +300,7 @@ class FbloopConfig:
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
-    promotion: PromotionConfig = field(default_factory=PromotionConfig)
+    guards: GuardsConfig = field(default_factory=GuardsConfig)
     tuning: TuningConfig = field(default_factory=TuningConfig)
     canary: CanaryConfig = field(default_factory=CanaryConfig)
     labeling: LabelingConfig = field(default_factory=LabelingConfig)
@@ -265,11 +386,32 @@ def parse_config(text: str, origin: str = "<config>") -> FbloopConfig:
         )
     if labeling.queue_days < 1 or labeling.queue_size < 1 or labeling.session_hours <= 0:
         raise ConfigError("labeling.queue_days and labeling.queue_size must be >= 1, session_hours > 0")
+    _check_guards(config.guards)
     if not 0.0 < config.dataset.holdout_share < 1.0:
         raise ConfigError(
             f"dataset.holdout_share must be between 0 and 1, got {config.dataset.holdout_share}"
         )
     return config
+
+
+def _check_guards(guards: GuardsConfig) -> None:
+    quality, anomalies = guards.label_quality, guards.anomalies
+    drift, regression = guards.drift, guards.regression
+    if quality.alpha_fail > quality.alpha_warn:
+        raise ConfigError("guards.label_quality.alpha_fail must not exceed alpha_warn")
+    if anomalies.z_warn > anomalies.z_fail or drift.psi_warn > drift.psi_fail:
+        raise ConfigError("guards: a warn threshold must not exceed its fail threshold (z, psi)")
+    if not 0.0 < quality.flood_share <= 1.0 or not 0.0 < guards.step.warn_share <= 1.0:
+        raise ConfigError("guards.label_quality.flood_share and guards.step.warn_share must be in (0, 1]")
+    if anomalies.trailing_days < 3 or quality.trailing_days < 1 or drift.bins < 2:
+        raise ConfigError(
+            "guards.anomalies.trailing_days must be >= 3, guards.label_quality.trailing_days >= 1"
+            " and guards.drift.bins >= 2"
+        )
+    if not 0.5 <= regression.confidence < 1.0 or regression.bootstrap_samples < 100:
+        raise ConfigError("guards.regression.confidence must be in [0.5, 1) and bootstrap_samples >= 100")
+    if guards.expectations.sample_rows < 1:
+        raise ConfigError("guards.expectations.sample_rows must be >= 1")
 
 
 def config_path() -> Path | None:

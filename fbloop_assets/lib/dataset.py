@@ -3,7 +3,8 @@
 For loop day D the dataset covers the ``window_days`` serving days that end ``closing`` days
 before D, where ``closing`` is the longest attribution window rounded up: a recommendation
 served on such a day has had every outcome window close by the end of D, so no example is
-judged on half its outcomes. Each example holds
+judged on half its outcomes. (With ``guards.enabled = false`` the window ends the day before D
+instead, as a naive loop's would: the experiment's unguarded arm.) Each example holds
 
 - the recommendation as served (request, campaign, creator, rank, score, propensity, weights
   version, serving day) and its features φ as they were when it was served: computed from the
@@ -14,12 +15,15 @@ judged on half its outcomes. Each example holds
 - its labels: how many, the share judged useful and the mean confidence; a label that a reviewer
   retracted (undo) on any day up to D counts nowhere, even when the retraction came days after
   the label (`label_retractions` of the days from the window's first serving day to D);
+- nothing a guard held back: rows flagged in `held_back_feedback` (a reviewer's flood, bought
+  engagement) of those days count nowhere, though they stay in `normalized_feedback`;
 - ``holdout``: whether its request falls into the evaluation share (a stable hash of the request
   id), so fitting and offline evaluation never see the same slate.
 
 The version is a content address over the input files (their SHA-256) and the derivation
 parameters, so the same inputs give the same version. The manifest records the partitions read,
-the partitions missing, the input file hashes, the parameters, counts and the creation time.
+the partitions missing (a gap after the asset's first partition; days before it are listed
+apart as before the start), the input file hashes, the parameters, counts and the creation time.
 """
 
 from __future__ import annotations
@@ -67,9 +71,20 @@ def closing_days(config: FbloopConfig) -> int:
     return math.ceil(config.attribution_windows_days.longest().total_seconds() / 86_400)
 
 
+# Without guards (`guards.enabled = false`) the loop learns from the freshest serving days, one
+# day old, as a naive loop would: their outcomes are still arriving. The completeness guard is what
+# makes the dataset wait for every attribution window to close.
+UNGUARDED_CLOSING_DAYS = 1
+
+
+def window_closing_days(config: FbloopConfig) -> int:
+    """Days between a dataset's last serving day and its loop day."""
+    return closing_days(config) if config.guards.enabled else UNGUARDED_CLOSING_DAYS
+
+
 def serving_window(day: date, config: FbloopConfig) -> list[date]:
-    """The complete serving days that loop day ``day`` learns from, oldest first."""
-    last = day - timedelta(days=closing_days(config))
+    """The serving days that loop day ``day`` learns from, oldest first (complete ones, when guarded)."""
+    last = day - timedelta(days=window_closing_days(config))
     return days_ending(last, config.dataset.window_days)
 
 
@@ -137,6 +152,14 @@ def drop_retracted(feedback: pl.LazyFrame, retractions: pl.LazyFrame | None) -> 
     return feedback.join(retracted, on="feedback_id", how="anti", maintain_order="left")
 
 
+def drop_held_back(feedback: pl.LazyFrame, held_back: pl.LazyFrame | None) -> pl.LazyFrame:
+    """``feedback`` without the rows a guard held back (`held_back_feedback` rows)."""
+    if held_back is None:
+        return feedback
+    held = held_back.select("feedback_id").unique()
+    return feedback.join(held, on="feedback_id", how="anti", maintain_order="left")
+
+
 def build_examples(
     recommendations: pl.LazyFrame,
     feedback: pl.LazyFrame,
@@ -144,10 +167,13 @@ def build_examples(
     days: list[date],
     holdout_share: float,
     retractions: pl.LazyFrame | None = None,
+    held_back: pl.LazyFrame | None = None,
 ) -> pl.DataFrame:
     """One row per recommendation served on ``days``, with φ as served, outcomes and labels.
 
-    Labels named in ``retractions`` are left out.
+    Labels named in ``retractions`` and rows a guard held back (``held_back``) are left out.
+    ``outcome_rows`` and ``late_outcome_rows`` count each recommendation's outcome rows and those
+    that arrived after their attribution window closed (left out of the sums).
     """
     recs = (
         recommendations.select(SERVED_COLUMNS)
@@ -155,20 +181,29 @@ def build_examples(
         .filter(pl.col("serving_day").is_in(days))
         .unique("recommendation_id", keep="first")
     )
-    rows = drop_retracted(
-        feedback.join(recs.select("recommendation_id"), on="recommendation_id", how="semi"), retractions
+    rows = drop_held_back(
+        drop_retracted(
+            feedback.join(recs.select("recommendation_id"), on="recommendation_id", how="semi"), retractions
+        ),
+        held_back,
     ).unique("feedback_id", keep="first")
+    is_outcome = pl.col("kind") == "outcome"
+    late = is_outcome & (pl.col("event_at") > pl.col("attribution_closes_at"))
     outcomes = (
-        rows.select("recommendation_id", *feedback_masks())
+        rows.select("recommendation_id", *feedback_masks(), is_outcome.alias("_outcome"), late.alias("_late"))
         .group_by("recommendation_id")
-        .agg(*feedback_aggregates())
+        .agg(
+            *feedback_aggregates(),
+            pl.col("_outcome").sum().cast(pl.Int64).alias("outcome_rows"),
+            pl.col("_late").sum().cast(pl.Int64).alias("late_outcome_rows"),
+        )
     )
     examples = (
         recs.join(outcomes, on="recommendation_id", how="left")
         .join(pools.lazy(), on=["serving_day", "campaign_id", "creator_id"], how="left")
         .with_columns(
             *(pl.col(c).fill_null(0.0) for c in OUTCOME_COLUMNS.values()),
-            pl.col("n_labels").fill_null(0),
+            *(pl.col(c).fill_null(0) for c in ("n_labels", "outcome_rows", "late_outcome_rows")),
         )
         .sort("served_at", "request_id", "rank")
         .collect()
@@ -198,7 +233,7 @@ def derivation_parameters(day: date, config: FbloopConfig) -> dict[str, Any]:
     return {
         "loop_day": day.isoformat(),
         "window_days": config.dataset.window_days,
-        "closing_days": closing_days(config),
+        "closing_days": window_closing_days(config),
         "holdout_share": config.dataset.holdout_share,
         "attribution_windows_days": {e: getattr(config.attribution_windows_days, e) for e in OUTCOME_COLUMNS},
     }
@@ -216,6 +251,8 @@ def input_partitions(day: date, config: FbloopConfig) -> dict[str, list[date]]:
         "creator_performance": [d - timedelta(days=1) for d in days],
         # a label in the window may be retracted any day until D: those retractions apply too
         "label_retractions": days_between(days[0], day),
+        # and rows a guard held back, on the day they arrived
+        "held_back_feedback": days_between(days[0], day),
     }
 
 
@@ -225,13 +262,17 @@ def build_dataset(lake: Lake, day: date, config: FbloopConfig) -> FeedbackDatase
     partitions = input_partitions(day, config)
     present: dict[str, list[str]] = {}
     missing: dict[str, list[str]] = {}
+    before_start: dict[str, list[str]] = {}
     hashes: dict[str, str] = {}
     for asset, wanted in partitions.items():
+        first = lake.first_partition(asset)
         for d in wanted:
             path = lake.table_path(asset, d)
             if path.exists():
                 present.setdefault(asset, []).append(d.isoformat())
                 hashes[lake.relative(path)] = file_sha256(path)
+            elif first is not None and d < first:  # before the loop ever ran: absent, not missing
+                before_start.setdefault(asset, []).append(d.isoformat())
             else:
                 missing.setdefault(asset, []).append(d.isoformat())
     params = derivation_parameters(day, config)
@@ -258,6 +299,7 @@ def build_dataset(lake: Lake, day: date, config: FbloopConfig) -> FeedbackDatase
             days,
             config.dataset.holdout_share,
             scan("label_retractions"),
+            scan("held_back_feedback"),
         )
     write_parquet(examples, examples_path)
     manifest = {
@@ -266,11 +308,15 @@ def build_dataset(lake: Lake, day: date, config: FbloopConfig) -> FeedbackDatase
         "serving_days": [d.isoformat() for d in days],
         "partitions_read": present,
         "partitions_missing": missing,
+        "partitions_before_start": before_start,
         "input_files": hashes,
         "derivation_parameters": params,
         "record_count": examples.height,
         "labeled_count": int((examples["n_labels"] > 0).sum()),
-        "labels_retracted": _retracted_count(scan("label_retractions")),
+        "labels_retracted": _count(scan("label_retractions")),
+        "rows_held_back": _count(scan("held_back_feedback")),
+        "outcomes_total": int(examples["outcome_rows"].sum()),
+        "outcomes_late": int(examples["late_outcome_rows"].sum()),
         "holdout_count": int(examples["holdout"].sum()),
         "without_features": int(examples["niche_match"].null_count()),
         "records_by_serving_day": {
@@ -281,8 +327,8 @@ def build_dataset(lake: Lake, day: date, config: FbloopConfig) -> FeedbackDatase
     return FeedbackDataset(version, examples_path, manifest)
 
 
-def _retracted_count(retractions: pl.LazyFrame | None) -> int:
-    return int(retractions.select(pl.len()).collect().item()) if retractions is not None else 0
+def _count(frame: pl.LazyFrame | None) -> int:
+    return int(frame.select(pl.len()).collect().item()) if frame is not None else 0
 
 
 def load_dataset(lake: Lake, version: str) -> FeedbackDataset:
@@ -309,6 +355,8 @@ def empty_examples() -> pl.DataFrame:
         "n_labels": pl.Int64,
         "label_useful": pl.Float64,
         "label_confidence": pl.Float64,
+        "outcome_rows": pl.Int64,
+        "late_outcome_rows": pl.Int64,
         **{f: pl.Float64 for f in FEATURES},
         "holdout": pl.Boolean,
     }

@@ -18,7 +18,11 @@
   impressions of each recommendation: what the checks compare.
 - **Exposure Gini and catalog coverage** of the rankings: each request shows the weights'
   deterministic top ``slate_size`` of its campaign's pool that day; exposure counts over every
-  creator eligible for any campaign (zeros included).
+  creator eligible for any campaign (zeros included). **New-creator share**: the share of that
+  exposure going to creators absent from the logged recommendations, the loop's openness to
+  creators it never showed before.
+- **Paired yields** (`paired_yields`): per logged recommendation, the importance weights of two
+  weight sets and the conversion yield, the input of the guards' bootstrap over slates.
 
 Every figure comes with the number of records behind it.
 """
@@ -45,6 +49,7 @@ METRIC_NAMES = (
     "ips_engagements_per_slate",
     "exposure_gini",
     "catalog_coverage",
+    "new_creator_share",
 )
 
 
@@ -95,10 +100,20 @@ def _pool_stats(pools: pl.DataFrame, temperature: float) -> pl.DataFrame:
     )
 
 
-def off_policy_metrics(
+def _usable(examples: pl.DataFrame) -> pl.DataFrame:
+    """The examples whose features are known (served from a pool the dataset could rebuild)."""
+    return examples.filter(pl.col(FEATURES[0]).is_not_null())
+
+
+def _importance_weights(
     examples: pl.DataFrame, pools: pl.DataFrame, temperature: float, clip: float
-) -> dict[str, Any]:
-    """IPS and SNIPS of conversions and engagements per slate; ``s`` scored on both frames."""
+) -> tuple[pl.DataFrame, np.ndarray]:
+    """The examples with a pool, sorted by request and rank, and their capped importance weights.
+
+    ``s`` must be scored on both frames. The weight of each logged (rank, creator) is its
+    Plackett-Luce target probability given the creators logged above it, over the logged
+    propensity, capped at ``clip``. The one place this formula lives.
+    """
     stats = _pool_stats(pools, temperature)
     logit = pl.col("s") / pl.col("spread") / temperature
     frame = (
@@ -112,6 +127,22 @@ def off_policy_metrics(
             .alias("target")
         )
     )
+    w = np.minimum(frame["target"].to_numpy() / frame["propensity"].to_numpy(), clip)
+    return frame, w
+
+
+def _conversion_yields(frame: pl.DataFrame) -> np.ndarray:
+    """Conversions per 1,000 impressions of each recommendation (0 without impressions)."""
+    impressions = frame["impressions"].to_numpy()
+    conversions = frame["conversions"].to_numpy()
+    return np.where(impressions > 0, 1000.0 * conversions / np.maximum(impressions, 1.0), 0.0)
+
+
+def off_policy_metrics(
+    examples: pl.DataFrame, pools: pl.DataFrame, temperature: float, clip: float
+) -> dict[str, Any]:
+    """IPS and SNIPS of conversions and engagements per slate; ``s`` scored on both frames."""
+    frame, w = _importance_weights(examples, pools, temperature, clip)
     slates = frame["request_id"].n_unique()
     out: dict[str, Any] = {"ope_records": frame.height, "ope_slates": slates}
     if not frame.height:
@@ -119,7 +150,6 @@ def off_policy_metrics(
             out[f"ips_{reward}_per_slate"] = out[f"snips_{reward}_per_slate"] = None
         out["snips_conversion_yield"] = None
         return out
-    w = np.minimum(frame["target"].to_numpy() / frame["propensity"].to_numpy(), clip)
     per_slate = frame.height / slates
     for reward in ("conversions", "engagements"):
         r = frame[reward].to_numpy()
@@ -127,17 +157,50 @@ def off_policy_metrics(
         out[f"snips_{reward}_per_slate"] = (
             float(np.sum(w * r) / np.sum(w) * per_slate) if w.sum() > 0 else None
         )
-    impressions = frame["impressions"].to_numpy()
-    conversions = frame["conversions"].to_numpy()
-    yields = np.where(impressions > 0, 1000.0 * conversions / np.maximum(impressions, 1.0), 0.0)
+    yields = _conversion_yields(frame)
     out["snips_conversion_yield"] = float(np.sum(w * yields) / np.sum(w)) if w.sum() > 0 else None
     out["mean_importance_weight"] = float(w.mean())
     out["clipped_share"] = float(np.mean(frame["target"].to_numpy() / frame["propensity"].to_numpy() > clip))
     return out
 
 
+def paired_yields(
+    candidate: dict[str, float],
+    production: dict[str, float],
+    examples: pl.DataFrame,
+    pools: pl.DataFrame,
+    config: FbloopConfig,
+) -> pl.DataFrame:
+    """Per logged recommendation: both weight sets' importance weights and its conversion yield.
+
+    Columns ``request_id, w_candidate, w_production, yield`` (conversions per 1,000 impressions),
+    one row per recommendation `evaluate` estimates SNIPS on, so that ``Σ w·yield / Σ w`` of an
+    arm is that arm's ``snips_conversion_yield``. The guards bootstrap over its slates.
+    """
+    usable = _usable(examples).with_row_index("_row")
+    arms: dict[str, pl.DataFrame] = {}
+    for arm, weights in (("candidate", candidate), ("production", production)):
+        frame, w = _importance_weights(
+            _scored(usable, weights),
+            _scored(pools, weights),
+            config.serving.temperature,
+            config.evaluation.ips_clip,
+        )
+        arms[arm] = frame.select("_row", "request_id", "impressions", "conversions").with_columns(
+            pl.Series(f"w_{arm}", w)
+        )
+    paired = arms["candidate"].join(arms["production"].select("_row", "w_production"), on="_row", how="inner")
+    return paired.select(
+        "request_id", "w_candidate", "w_production", pl.Series("yield", _conversion_yields(paired))
+    )
+
+
 def exposure_metrics(examples: pl.DataFrame, pools: pl.DataFrame, slate_size: int) -> dict[str, Any]:
-    """Gini and coverage of deterministic top-``slate_size`` rankings, one per logged request."""
+    """Gini, coverage and new-creator share of deterministic top-``slate_size`` rankings.
+
+    One ranking per logged request. New creators are those not among ``examples["creator_id"]``
+    (the logged recommendations); without that column, or without exposure, the share is None.
+    """
     requests = examples.group_by("serving_day", "campaign_id").agg(pl.col("request_id").n_unique().alias("n"))
     top = (
         pools.join(requests, on=["serving_day", "campaign_id"], how="inner")
@@ -148,9 +211,15 @@ def exposure_metrics(examples: pl.DataFrame, pools: pl.DataFrame, slate_size: in
     exposure = top.group_by("creator_id").agg(pl.col("n").sum())
     catalog = pools["creator_id"].n_unique()
     counts = np.concatenate([exposure["n"].to_numpy(), np.zeros(max(catalog - exposure.height, 0))])
+    total = float(exposure["n"].sum()) if exposure.height else 0.0
+    new_creator_share = None
+    if "creator_id" in examples.columns and total > 0:
+        never_logged = exposure.join(examples.select("creator_id").unique(), on="creator_id", how="anti")
+        new_creator_share = float(never_logged["n"].sum()) / total
     return {
         "exposure_gini": gini(counts) if catalog else None,
         "catalog_coverage": coverage(exposure["creator_id"].to_list(), catalog) if catalog else None,
+        "new_creator_share": new_creator_share,
         "catalog_size": catalog,
         "ranked_requests": int(requests["n"].sum()) if requests.height else 0,
     }
@@ -160,7 +229,7 @@ def evaluate(
     weights: dict[str, float], examples: pl.DataFrame, pools: pl.DataFrame, config: FbloopConfig
 ) -> dict[str, Any]:
     """Every offline metric of ``weights`` on ``examples`` (pools: `dataset.serving_pools`)."""
-    usable = examples.filter(pl.col(FEATURES[0]).is_not_null())
+    usable = _usable(examples)
     scored, scored_pools = _scored(usable, weights), _scored(pools, weights)
     ranking = ranking_metrics(scored, K)
     return {

@@ -13,10 +13,11 @@ earliest delivery wins), and aggregates them per recommendation into a *training
 - ``outcomes_complete``: every outcome row's attribution window had closed by the end of
   ``end_day``, so later deliveries cannot change the sums.
 
-Nothing about audience members leaves: subject keys, age buckets, subject countries and
-reviewer ids are aggregated away (``anonymized`` counts the rows of exported pairs that carried a
-subject key or age bucket). Rows that
-cannot be exported (no feedback or recommendation id, a missing value, a negative outcome value)
+Labels their reviewer retracted and rows a guard held back (`held_back_feedback`) of the days
+read are left out (``withheld``). Nothing about audience members leaves: subject keys, age
+buckets, subject countries and reviewer ids are aggregated away (``anonymized`` counts the rows
+of exported pairs that carried a subject key or age bucket). Rows that cannot be exported (no
+feedback or recommendation id, a missing value, a negative outcome value)
 are counted as ``errors`` with a sample of reasons; pairs with fewer than ``min_feedback_fields``
 of the five feedback fields (the four outcomes non-zero, any label) are ``skipped``.
 
@@ -35,7 +36,14 @@ from typing import Any
 
 import polars as pl
 
-from fbloop_assets.lib.dataset import OUTCOME_COLUMNS, SERVED_COLUMNS, feedback_aggregates, feedback_masks
+from fbloop_assets.lib.dataset import (
+    OUTCOME_COLUMNS,
+    SERVED_COLUMNS,
+    drop_held_back,
+    drop_retracted,
+    feedback_aggregates,
+    feedback_masks,
+)
 from fbloop_assets.lib.ingest import day_bounds
 from fbloop_assets.lib.lake import Lake, atomic_path, days_ending
 from fbloop_assets.lib.normalize import FEEDBACK_SCHEMA
@@ -76,6 +84,7 @@ class ExportStats:
     total: int  # feedback rows read, duplicates included
     exported: int  # training pairs written
     deduplicated: int  # rows dropped because their feedback_id was already read
+    withheld: int  # rows left out: labels retracted by their reviewer, rows a guard held back
     anonymized: int  # rows of exported pairs that carried subject_key or age_bucket
     skipped: int  # pairs with fewer than min_feedback_fields feedback fields
     errors: int  # rows that cannot be exported
@@ -153,6 +162,11 @@ def _pairs(valid: pl.LazyFrame, end_of_day: datetime) -> pl.LazyFrame:
     return pairs.with_columns(pl.sum_horizontal(present).alias("_fields"))
 
 
+def _scan(lake: Lake, asset: str, days: list[date]) -> pl.LazyFrame | None:
+    paths = [p for d in days if (p := lake.table_path(asset, d)).exists()]
+    return pl.scan_parquet(paths) if paths else None
+
+
 def _write(frame: pl.DataFrame, fmt: str, target: Path) -> None:
     with atomic_path(target) as tmp:
         if fmt == "csv":
@@ -191,10 +205,17 @@ def export_training_pairs(
     _, end_of_day = day_bounds(end_day)
 
     redelivered = _redelivered(rows)
-    kept = rows.filter(~pl.col("_row").is_in(redelivered.implode()))
-    total, bad, all_pairs = pl.collect_all(
+    unique = rows.filter(~pl.col("_row").is_in(redelivered.implode()))
+    kept = drop_held_back(
+        drop_retracted(unique, _scan(lake, "label_retractions", read)),
+        _scan(lake, "held_back_feedback", read),
+    )
+    total, withheld, bad, all_pairs = pl.collect_all(
         [
             scan.select(pl.len()),
+            unique.select(pl.len())
+            .join(kept.select(pl.len()), how="cross")
+            .select(pl.col("len") - pl.col("len_right")),
             kept.filter(~_valid()).select("feedback_id", "kind", "event_type", "value", "recommendation_id"),
             _pairs(kept.filter(_valid()), end_of_day),
         ],
@@ -224,6 +245,7 @@ def export_training_pairs(
         total=int(total.item()),
         exported=exported.height,
         deduplicated=redelivered.len(),
+        withheld=int(withheld.item()),
         anonymized=int(exported["_subject_rows"].sum()),
         skipped=int((~wanted).sum()),
         errors=bad.height,

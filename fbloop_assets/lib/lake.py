@@ -49,6 +49,12 @@ class Lake:
     def table_path(self, asset: str, day: date) -> Path:
         return self.root / "warehouse" / asset / f"{day.isoformat()}.parquet"
 
+    def first_partition(self, asset: str) -> date | None:
+        """The earliest day ``asset`` has a table for (None: never materialized)."""
+        folder = self.root / "warehouse" / asset
+        days = [p.stem for p in folder.glob("*.parquet")] if folder.is_dir() else []
+        return date.fromisoformat(min(days)) if days else None
+
     def record_path(self, asset: str, day: date) -> Path:
         """A small JSON record of an asset's daily decision (dataset version, candidate, promotion)."""
         return self.root / "warehouse" / asset / f"{day.isoformat()}.json"

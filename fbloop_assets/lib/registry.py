@@ -187,7 +187,10 @@ class Evaluation:
     passed: bool
 
     def failed_checks(self) -> list[str]:
-        return [c["name"] for c in self.checks if not c["passed"] and c.get("blocking", True)]
+        def verdict(check: dict[str, Any]) -> str:  # evaluations before guards had no verdict
+            return str(check.get("verdict", "pass" if check["passed"] else "fail"))
+
+        return [c["name"] for c in self.checks if verdict(c) == "fail" and c.get("blocking", True)]
 
 
 class UnknownVersion(LookupError):

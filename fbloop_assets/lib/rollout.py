@@ -1,6 +1,7 @@
 """Staging, canary, production: how weights that passed their checks reach production, or do not.
 
-Every loop day, in this order (`advance`):
+Every loop day, in this order (`review_canary`, run by the `canary_review` asset, then `stage`,
+run by `production_weights`):
 
 1. **Canary review.** A canary that has served ``canary.days`` days is compared with production
    on the live outcomes of each arm's own slates, served on the same days and observed up to the
@@ -164,7 +165,7 @@ def compare_arms(
 
 @dataclass(frozen=True)
 class DayOutcome:
-    """What `advance` did on one loop day."""
+    """What `review_canary` or `stage` did on one loop day."""
 
     moves: list[AliasMove]
     review: ArmComparison | None
@@ -179,15 +180,13 @@ def canary_serving_days(registry: Registry, day: date) -> tuple[str, date] | Non
     return moves[-1].to_version, date.fromisoformat(moves[-1].effective_day)
 
 
-def advance(
+def review_canary(
     registry: Registry,
     day: date,
-    candidate: str | None,
-    candidate_failed: list[str],
     slates_for: Callable[[date, date], pl.DataFrame],
     config: CanaryConfig,
 ) -> DayOutcome:
-    """Review the canary, stage the candidate, start the next canary (see the module docstring).
+    """Review a canary that has served ``canary.days``: promote it, roll it back, or keep it serving.
 
     ``slates_for(first, last)`` returns `slate_outcomes` of the slates served on those days.
     """
@@ -214,7 +213,6 @@ def advance(
             if review.verdict == "pass":
                 move("production", canary, f"canary passed: {review.detail}", evidence)
                 move("canary", None, f"promoted to production: {review.detail}", evidence)
-                production = canary
             elif review.verdict == "regression" or give_up:
                 why = review.detail if review.regression else f"after {served_days} days, {review.detail}"
                 reason = f"canary rolled back: {why}"
@@ -224,7 +222,22 @@ def advance(
             else:
                 serving = f"day {served_days} of at most {config.max_days}"
                 notes.append(f"canary {canary} keeps serving ({serving}): {review.detail}")
+    return DayOutcome(moves=moves, review=review, notes=notes)
 
+
+def stage(
+    registry: Registry, day: date, candidate: str | None, candidate_failed: list[str], config: CanaryConfig
+) -> DayOutcome:
+    """Stage the day's candidate unless a guard failed; start the next canary (or promote, share 0)."""
+    moves: list[AliasMove] = []
+    notes: list[str] = []
+
+    def move(alias: str, to: str | None, reason: str) -> None:
+        done = registry.move(alias, to, reason, actor=LOOP_ACTOR, day=day)
+        if done is not None:
+            moves.append(done)
+
+    production = registry.current("production") or "w0"
     if candidate is not None and not candidate_failed and candidate != production:
         move("staging", candidate, "passed every blocking check")
     elif candidate_failed:
@@ -242,4 +255,4 @@ def advance(
         else:
             reason = "staged version promoted directly (canary.share = 0)"
             move("production", staged, reason)
-    return DayOutcome(moves=moves, review=review, notes=notes)
+    return DayOutcome(moves=moves, review=None, notes=notes)

@@ -1,12 +1,20 @@
-"""`feedback_dataset`: a versioned FeedbackDataset per loop day, from complete days only."""
+"""`feedback_dataset`: a versioned FeedbackDataset per loop day, from complete days only, with the
+guards that judge it (evidence, completeness, drift, privacy)."""
+
+import json
+from datetime import date, timedelta
 
 import dagster as dg
+import polars as pl
 
-from fbloop_assets.defs.metadata import md_table, partition_day
+from fbloop_assets.defs.metadata import check_result, md_table, partition_day
 from fbloop_assets.defs.partitions import daily_partitions, window_dep
 from fbloop_assets.defs.resources import FbloopResource
-from fbloop_assets.lib.dataset import build_dataset
-from fbloop_assets.lib.lake import write_json
+from fbloop_assets.lib.config import FbloopConfig
+from fbloop_assets.lib.dataset import FeedbackDataset, build_dataset, closing_days, load_dataset
+from fbloop_assets.lib.guards.dataset import completeness, drift, evidence, privacy
+from fbloop_assets.lib.guards.outcome import GuardOutcome, enforce
+from fbloop_assets.lib.lake import Lake, write_json
 
 # The lineage graph shows the default window (7 serving days closing 7 days before the loop
 # day); the partitions actually read follow the configuration and are listed in the manifest.
@@ -24,6 +32,35 @@ _DEFAULT_SPAN = 7 + 7
         window_dep("campaigns", -(_DEFAULT_SPAN - 1), -7),
         window_dep("creators", -(_DEFAULT_SPAN - 1), -7),
         window_dep("creator_performance", -_DEFAULT_SPAN, -8),
+        window_dep("held_back_feedback", -(_DEFAULT_SPAN - 1)),
+    ],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "evidence",
+            asset="feedback_dataset",
+            blocking=True,
+            description="Enough records and held-out labeled records, overall and per campaign segment.",
+        ),
+        dg.AssetCheckSpec(
+            "completeness",
+            asset="feedback_dataset",
+            blocking=True,
+            description="Only serving days whose attribution windows have closed; no partition missing "
+            "from the window; few outcomes arriving after their window.",
+        ),
+        dg.AssetCheckSpec(
+            "drift",
+            asset="feedback_dataset",
+            blocking=True,
+            description="Per-feature population stability index against the previous version, beyond "
+            "the noise of the two sample sizes.",
+        ),
+        dg.AssetCheckSpec(
+            "privacy",
+            asset="feedback_dataset",
+            blocking=True,
+            description="No raw subject id or exact age in the dataset.",
+        ),
     ],
 )
 def feedback_dataset(context: dg.AssetExecutionContext, fbloop: FbloopResource) -> dg.MaterializeResult:
@@ -35,16 +72,29 @@ def feedback_dataset(context: dg.AssetExecutionContext, fbloop: FbloopResource) 
     windows (de-duplicated by feedback id across days) and its labels; a stable hash of the
     request id puts `dataset.holdout_share` of requests aside for offline evaluation.
 
+    Rows a guard held back (`held_back_feedback`) and retracted labels count nowhere.
+
     The version (`ds-…`) is a hash of the input files and derivation parameters: the same inputs
     give the same version. Files: `datasets/<version>/examples.parquet` and `manifest.json`.
+
+    Its blocking checks: `evidence` (`guards.evidence.*`), `completeness` (no partition missing
+    from the window, only closed attribution windows, `guards.completeness.*`), `drift` against
+    the previous day's version (`guards.drift.*`) and `privacy`. A failure stops the day's run
+    before a candidate is fitted.
     """
     day = partition_day(context)
     lake = fbloop.lake()
-    dataset = build_dataset(lake, day, fbloop.config())
+    config = fbloop.config()
+    dataset = build_dataset(lake, day, config)
     manifest = dataset.manifest
     manifest_path = dataset.examples_path.parent / "manifest.json"
+    outcomes = [enforce(o, config.guards.enabled) for o in dataset_guards(lake, day, dataset, config)]
     write_json(
-        {"version": dataset.version, "manifest": lake.relative(manifest_path)},
+        {
+            "version": dataset.version,
+            "manifest": lake.relative(manifest_path),
+            "checks": [o.as_dict() for o in outcomes],
+        },
         lake.record_path("feedback_dataset", day),
     )
     if manifest["record_count"] == 0:
@@ -63,9 +113,49 @@ def feedback_dataset(context: dg.AssetExecutionContext, fbloop: FbloopResource) 
             ),
             "partitions_read": dg.MetadataValue.json(manifest["partitions_read"]),
             "partitions_missing": dg.MetadataValue.json(missing),
+            "partitions_before_start": dg.MetadataValue.json(manifest.get("partitions_before_start", {})),
+            "rows_held_back": manifest.get("rows_held_back", 0),
+            "outcomes_late": manifest.get("outcomes_late", 0),
             "derivation_parameters": dg.MetadataValue.json(manifest["derivation_parameters"]),
             "created_at": manifest["created_at"],
             "manifest": dg.MetadataValue.path(str(manifest_path)),
         },
         data_version=dg.DataVersion(manifest["version"]),
+        check_results=[check_result(o, config.guards.enabled) for o in outcomes],
     )
+
+
+def _segments(lake: Lake, days: list[str]) -> dict[str, str]:
+    """campaign id -> objective, from the campaign snapshots of the serving days."""
+    paths = [p for d in days if (p := lake.table_path("campaigns", date.fromisoformat(d))).exists()]
+    if not paths:
+        return {}
+    frame = (
+        pl.scan_parquet(paths).select("campaign_id", "objective").unique("campaign_id", keep="last").collect()
+    )
+    return dict(frame.iter_rows())
+
+
+def _previous(lake: Lake, day: date) -> FeedbackDataset | None:
+    record = lake.record_path("feedback_dataset", day - timedelta(days=1))
+    if not record.exists():
+        return None
+    try:
+        return load_dataset(lake, json.loads(record.read_text())["version"])
+    except FileNotFoundError:
+        return None
+
+
+def dataset_guards(
+    lake: Lake, day: date, dataset: FeedbackDataset, config: FbloopConfig
+) -> list[GuardOutcome]:
+    """Evidence, completeness, drift against the previous day's version, privacy."""
+    examples = dataset.examples()
+    guards = config.guards
+    previous = _previous(lake, day)
+    return [
+        evidence(examples, _segments(lake, dataset.manifest["serving_days"]), guards.evidence),
+        completeness(day, dataset.manifest, closing_days(config), guards.completeness),
+        drift(examples, previous.examples() if previous else None, guards.drift),
+        privacy(examples, config.privacy.mode, f"dataset {dataset.version}"),
+    ]

@@ -5,10 +5,11 @@ from datetime import UTC, datetime
 import dagster as dg
 import polars as pl
 
-from fbloop_assets.defs.metadata import column_schema, partition_day
+from fbloop_assets.defs.metadata import check_result, column_schema, partition_day
 from fbloop_assets.defs.partitions import daily_partitions, window_dep
 from fbloop_assets.defs.resources import FbloopResource
 from fbloop_assets.lib.export import EXPORT_SCHEMA, export_training_pairs
+from fbloop_assets.lib.guards.dataset import privacy
 
 # The lineage graph shows the default window (7 days); the partitions actually read follow
 # `days_back` and are listed in the metadata (days_read, days_missing).
@@ -26,7 +27,18 @@ class FeedbackExportConfig(dg.Config):
     group_name="dataset",
     kinds={"polars", "csv", "parquet"},
     code_version="1",
-    deps=[window_dep("normalized_feedback", -(_DEFAULT_DAYS_BACK - 1))],
+    deps=[
+        window_dep("normalized_feedback", -(_DEFAULT_DAYS_BACK - 1)),
+        window_dep("held_back_feedback", -(_DEFAULT_DAYS_BACK - 1)),
+    ],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "privacy",
+            asset="feedback_export",
+            blocking=True,
+            description="The written file holds no raw subject id or exact age.",
+        )
+    ],
 )
 def feedback_export(
     context: dg.AssetExecutionContext, config: FeedbackExportConfig, fbloop: FbloopResource
@@ -38,7 +50,9 @@ def feedback_export(
     one row per recommendation: the recommendation as served, its outcomes summed inside their
     attribution windows, its labels (count, share useful, mean confidence) and whether all its
     attribution windows had closed by the end of this day (`outcomes_complete`). Subject keys,
-    age buckets, countries and reviewer ids never leave. Pairs with fewer than
+    age buckets, countries and reviewer ids never leave (the blocking check `privacy` reads the
+    written file back to make sure). Retracted labels and rows a guard held back are left out
+    (`withheld`). Pairs with fewer than
     `min_feedback_fields` feedback fields are skipped; rows that cannot be exported are counted
     as errors with sample reasons.
 
@@ -61,6 +75,13 @@ def feedback_export(
     if stats.errors:
         context.log.warning(f"{stats.errors:,} feedback rows could not be exported: {stats.error_reasons}")
     values = stats.as_dict()
+    written = (
+        pl.read_csv(stats.file, n_rows=10_000)
+        if config.format == "csv"
+        else pl.read_parquet(stats.file, n_rows=10_000)
+    )
+    settings = fbloop.config()
+    outcome = privacy(written, settings.privacy.mode, f"export {stats.file.name}")
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": stats.exported,
@@ -75,5 +96,6 @@ def feedback_export(
             "format": config.format,
             "days_back": config.days_back,
             "min_feedback_fields": config.min_feedback_fields,
-        }
+        },
+        check_results=[check_result(outcome, settings.guards.enabled)],
     )

@@ -1,5 +1,5 @@
 """Re-weighting, offline evaluation and promotion: `candidate_weights` → `weights_evaluation` →
-`production_weights`, with the checks that gate the promotion."""
+`production_weights`, with the guards that gate the promotion (step size, no regression, exposure)."""
 
 import json
 from collections.abc import Callable
@@ -9,14 +9,15 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from fbloop_assets.defs.metadata import md_table, partition_day
+from fbloop_assets.defs.metadata import check_result, md_table, partition_day
 from fbloop_assets.defs.partitions import daily_partitions
 from fbloop_assets.defs.resources import FbloopResource
-from fbloop_assets.lib.dataset import load_dataset, serving_pools
-from fbloop_assets.lib.evaluation import METRIC_NAMES, evaluate
+from fbloop_assets.lib.dataset import drop_held_back, load_dataset, serving_pools
+from fbloop_assets.lib.evaluation import METRIC_NAMES, evaluate, paired_yields
 from fbloop_assets.lib.features import FEATURES
+from fbloop_assets.lib.guards.model import exposure, no_regression, step_size
+from fbloop_assets.lib.guards.outcome import GuardOutcome, enforce
 from fbloop_assets.lib.lake import Lake, days_between, write_json
-from fbloop_assets.lib.promotion import enough_records, no_regression
 from fbloop_assets.lib.registry import (
     ALIASES,
     Evaluation,
@@ -25,7 +26,7 @@ from fbloop_assets.lib.registry import (
     WeightsVersion,
     now_iso,
 )
-from fbloop_assets.lib.rollout import DayOutcome, advance, slate_outcomes
+from fbloop_assets.lib.rollout import DayOutcome, review_canary, slate_outcomes, stage
 from fbloop_assets.lib.training import candidate_weights as fit_candidate
 
 
@@ -50,6 +51,14 @@ def _weights_table(columns: dict[str, dict[str, float] | None]) -> dg.MetadataVa
     kinds={"scikit-learn"},
     code_version="1",
     deps=["feedback_dataset"],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "step_size",
+            asset="candidate_weights",
+            blocking=True,
+            description="No weight moves further from production than training.max_step allows.",
+        )
+    ],
 )
 def candidate_weights(context: dg.AssetExecutionContext, fbloop: FbloopResource) -> dg.MaterializeResult:
     """New scorer weights fitted on this day's FeedbackDataset, a bounded step from production.
@@ -58,7 +67,10 @@ def candidate_weights(context: dg.AssetExecutionContext, fbloop: FbloopResource)
     (labels and conversions weigh most; see `training.*` in fbloop.toml) gives a direction; the
     candidate moves from the production weights in force at the start of the day towards it by at
     most `training.max_step` per weight. Stored as an immutable, content-addressed WeightsVersion
-    (`w-…`) with its parent (production) and dataset version under `weights/versions/`.
+    (`w-…`) with its parent (production) and dataset version in the registry.
+
+    Its blocking check `step_size` verifies the bound on what was stored (WARN from
+    `guards.step.warn_share` of the bound).
     """
     day = partition_day(context)
     lake = fbloop.lake()
@@ -67,18 +79,26 @@ def candidate_weights(context: dg.AssetExecutionContext, fbloop: FbloopResource)
     registry = Registry.of(lake)
     production = registry.production_before(day)
     fitted = fit_candidate(dataset.examples(), production.weights, config.training)
+    enabled = config.guards.enabled
     if fitted is None:
-        record = {"candidate": None, "parent": production.version, "dataset_version": dataset.version}
-        record["reason"] = "no evidence to fit on (empty dataset)"
+        reason = "no evidence to fit on (empty dataset)"
+        step = GuardOutcome("step_size", "pass", None, config.training.max_step, f"no candidate: {reason}")
+        record: dict[str, Any] = {"candidate": None, "parent": production.version}
+        record |= {"dataset_version": dataset.version, "reason": reason, "checks": [step.as_dict()]}
         write_json(record, lake.record_path("candidate_weights", day))
-        context.log.warning(f"no candidate for {day}: {record['reason']}")
+        context.log.warning(f"no candidate for {day}: {reason}")
         return dg.MaterializeResult(
-            metadata={"candidate": "none", "reason": record["reason"], "parent": production.version},
+            metadata={"candidate": "none", "reason": reason, "parent": production.version},
             data_version=dg.DataVersion(f"none-{dataset.version}"),
+            check_results=[check_result(step, enabled)],
         )
     weights, fit = fitted
     version = registry.save(WeightsVersion.create(weights, production.version, dataset.version, fit))
+    step = enforce(
+        step_size(version.weights, production.weights, config.training.max_step, config.guards.step), enabled
+    )
     record = {"candidate": version.version, "parent": production.version, "dataset_version": dataset.version}
+    record |= {"checks": [step.as_dict()]}
     write_json(record, lake.record_path("candidate_weights", day))
     return dg.MaterializeResult(
         metadata={
@@ -93,6 +113,7 @@ def candidate_weights(context: dg.AssetExecutionContext, fbloop: FbloopResource)
             "max_step": fit["max_step"],
         },
         data_version=dg.DataVersion(version.version),
+        check_results=[check_result(step, enabled)],
     )
 
 
@@ -104,15 +125,18 @@ def candidate_weights(context: dg.AssetExecutionContext, fbloop: FbloopResource)
     deps=[candidate_weights, "feedback_dataset"],
     check_specs=[
         dg.AssetCheckSpec(
-            "enough_records",
-            asset="weights_evaluation",
-            description="The dataset and its held-out labeled records are large enough to judge a candidate.",
-        ),
-        dg.AssetCheckSpec(
             "no_regression",
             asset="weights_evaluation",
-            description="The candidate is not worse than production on NDCG@5 or SNIPS conversions, "
-            "beyond the configured tolerances.",
+            blocking=True,
+            description="The candidate is not worse than production on NDCG@5, nor on the lower bound of "
+            "the bootstrap interval of its SNIPS conversion yield, beyond the tolerances.",
+        ),
+        dg.AssetCheckSpec(
+            "exposure",
+            asset="weights_evaluation",
+            blocking=True,
+            description="The candidate does not concentrate exposure (Gini), shrink catalog coverage or "
+            "show fewer never-shown creators than production, beyond the tolerances.",
         ),
     ],
 )
@@ -122,8 +146,10 @@ def weights_evaluation(context: dg.AssetExecutionContext, fbloop: FbloopResource
     NDCG@5 and precision@5 on labeled recommendations; IPS and SNIPS estimates of conversions and
     engagements per slate from the logged propensities (importance weights capped at
     `evaluation.ips_clip`); exposure Gini and catalog coverage of the rankings; the records behind
-    each figure. Its checks (`enough_records`, `no_regression`, thresholds under `promotion.*`)
-    gate the candidate: a failed check keeps it out of staging (see `production_weights`).
+    each figure. Its blocking checks `no_regression` (NDCG@5 and the lower bound of a bootstrap
+    interval over slates of the SNIPS conversion yield, `guards.regression.*`) and `exposure`
+    (Gini, coverage, share of never-shown creators, `guards.exposure.*`) gate the candidate: a
+    failure stops the day's run before `production_weights`.
     """
     day = partition_day(context)
     lake = fbloop.lake()
@@ -137,12 +163,18 @@ def weights_evaluation(context: dg.AssetExecutionContext, fbloop: FbloopResource
     days = sorted({d for d in holdout["serving_day"].to_list()})
     pools = serving_pools(lake, days)
     results = {"production": evaluate(production.weights, holdout, pools, config)}
+    paired = None
     if candidate_record["candidate"]:
         candidate = registry.load(candidate_record["candidate"])
         results["candidate"] = evaluate(candidate.weights, holdout, pools, config)
+        paired = paired_yields(candidate.weights, production.weights, holdout, pools, config)
+    guards = config.guards
     checks = [
-        enough_records(examples.height, results["production"]["labeled_records"], config.promotion),
-        no_regression(results.get("candidate", {}), results["production"], config.promotion),
+        enforce(o, guards.enabled)
+        for o in (
+            no_regression(results.get("candidate"), results["production"], paired, guards.regression),
+            exposure(results.get("candidate"), results["production"], guards.exposure),
+        )
     ]
     record = {
         "candidate": candidate_record["candidate"],
@@ -153,6 +185,7 @@ def weights_evaluation(context: dg.AssetExecutionContext, fbloop: FbloopResource
     }
     write_json(record, lake.record_path("weights_evaluation", day))
     if candidate_record["candidate"]:
+        day_checks = _day_checks(lake, day)
         registry.record_evaluation(
             Evaluation(
                 version=candidate_record["candidate"],
@@ -161,8 +194,8 @@ def weights_evaluation(context: dg.AssetExecutionContext, fbloop: FbloopResource
                 production=production.version,
                 dataset_version=dataset.version,
                 metrics=results,
-                checks=record["checks"],
-                passed=all(c.passed for c in checks),
+                checks=day_checks,
+                passed=not any(c["verdict"] == "fail" for c in day_checks),
             )
         )
     names = list(results)
@@ -184,20 +217,21 @@ def weights_evaluation(context: dg.AssetExecutionContext, fbloop: FbloopResource
                 if (v := results[n].get(m)) is not None
             },
         },
-        check_results=[
-            dg.AssetCheckResult(
-                check_name=c.name,
-                passed=c.passed,
-                severity=dg.AssetCheckSeverity.ERROR,
-                description=c.detail,
-                metadata={
-                    "value": dg.MetadataValue.json(c.value),
-                    "threshold": dg.MetadataValue.json(c.threshold),
-                },
-            )
-            for c in checks
-        ],
+        check_results=[check_result(c, guards.enabled) for c in checks],
     )
+
+
+GUARDED_ASSETS = ("held_back_feedback", "feedback_dataset", "candidate_weights", "weights_evaluation")
+
+
+def _day_checks(lake: Lake, day: date) -> list[dict[str, Any]]:
+    """Every guard outcome of the loop day, as the guarded assets recorded them (asset added)."""
+    checks = []
+    for asset in GUARDED_ASSETS:
+        path = lake.record_path(asset, day)
+        if path.exists():
+            checks += [c | {"asset": asset} for c in json.loads(path.read_text()).get("checks", [])]
+    return checks
 
 
 def _registry_tables(registry: Registry) -> dict[str, dg.MetadataValue]:
@@ -219,46 +253,96 @@ def _slates_reader(lake: Lake) -> Callable[[date, date], pl.DataFrame]:
         days = days_between(first, last)
         recs = [p for d in days if (p := lake.table_path("raw_recommendations", d)).exists()]
         feedback = [p for d in days if (p := lake.table_path("normalized_feedback", d)).exists()]
+        held = [p for d in days if (p := lake.table_path("held_back_feedback", d)).exists()]
         if not recs or not feedback:
             return pl.DataFrame(schema={"request_id": pl.String, "weights_version": pl.String})
-        return slate_outcomes(pl.scan_parquet(recs), pl.scan_parquet(feedback))
+        outcomes = drop_held_back(pl.scan_parquet(feedback), pl.scan_parquet(held) if held else None)
+        return slate_outcomes(pl.scan_parquet(recs), outcomes)
 
     return slates_for
+
+
+def _moved(outcome: DayOutcome) -> str:
+    reasons = [f"{m.alias} → {m.to_version or 'none'}: {m.reason}" for m in outcome.moves]
+    return "; ".join(reasons + outcome.notes)
 
 
 @dg.asset(
     partitions_def=daily_partitions,
     group_name="weights",
     kinds={"python"},
-    code_version="2",
-    deps=[weights_evaluation, "raw_recommendations", "normalized_feedback"],
+    code_version="1",
+    deps=["raw_recommendations", "normalized_feedback", "held_back_feedback"],
+)
+def canary_review(context: dg.AssetExecutionContext, fbloop: FbloopResource) -> dg.MaterializeResult:
+    """The live review of a canary that has served `canary.days` days, whatever the day's candidate.
+
+    Compares the canary's slates with production's on live outcomes (clicks and conversions per
+    1,000 impressions, bootstrap interval over slates; rows a guard held back left out): the
+    canary becomes production, is rolled back with the evidence, or keeps serving (rolled back
+    after `canary.max_days`). It does not wait for the day's candidate: a run that a guard
+    stopped before `production_weights` still reviews the canary.
+    """
+    day = partition_day(context)
+    lake = fbloop.lake()
+    registry = Registry.of(lake)
+    try:
+        outcome = review_canary(registry, day, _slates_reader(lake), fbloop.config().canary)
+    except LaterDecision as exc:  # a backfill of an earlier day must not undo later decisions
+        outcome = DayOutcome(moves=[], review=None, notes=[f"not reviewed: {exc}"])
+    reason = _moved(outcome) or "no canary to review"
+    record = {
+        "moves": [m.as_dict() for m in outcome.moves],
+        "review": outcome.review.as_dict() if outcome.review else None,
+        "reason": reason,
+    }
+    write_json(record, lake.record_path("canary_review", day))
+    return dg.MaterializeResult(
+        metadata={
+            "production": registry.production().version,
+            "canary": registry.current("canary") or "none",
+            "promoted": any(m.alias == "production" for m in outcome.moves),
+            "reason": reason,
+            "review": outcome.review.detail if outcome.review else "none",
+        }
+    )
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    group_name="weights",
+    kinds={"python"},
+    code_version="3",
+    deps=[weights_evaluation, canary_review],
 )
 def production_weights(context: dg.AssetExecutionContext, fbloop: FbloopResource) -> dg.MaterializeResult:
     """The registry's aliases after this loop day: staging, canary and production.
 
-    In order: a canary that has served `canary.days` days is compared with production on the
-    live outcomes of each arm's own slates (clicks and conversions per slate, with a bootstrap
-    interval) and becomes production, or is rolled back with the evidence; the day's candidate
-    moves to `staging` when every blocking check of `weights_evaluation` passed; a staged version
-    that never ran as canary starts serving `canary.share` of requests. Every move is recorded in
-    the registry's append-only alias history (`fbloop weights history`); `fbloop suggest` serves
-    with what the aliases say. The first production version is `w0`, the hand-set default.
+    After `canary_review`: the day's candidate moves to `staging` when no guard of the day
+    failed (the guards' blocking checks normally stop the run before this asset; their recorded
+    outcomes are read again here, so a materialization on its own cannot slip past them); a
+    staged version that never ran as canary starts serving `canary.share` of requests (with
+    share 0 it becomes production at once). Every move is recorded in the registry's
+    append-only alias history (`fbloop weights history`); `fbloop suggest` serves with what the
+    aliases say. The first production version is `w0`, the hand-set default.
     """
     day = partition_day(context)
     lake = fbloop.lake()
     config = fbloop.config()
     evaluation = _record(lake, "weights_evaluation", day)
+    review = _record(lake, "canary_review", day)
     registry = Registry.of(lake)
     before = {a: registry.in_force(a, day) for a in ALIASES}
-    failed = [c["name"] for c in evaluation["checks"] if not c["passed"]]
+    failed = [f"{c['asset']}/{c['name']}" for c in _day_checks(lake, day) if c["verdict"] == "fail"]
     try:
-        outcome = advance(registry, day, evaluation["candidate"], failed, _slates_reader(lake), config.canary)
-    except LaterDecision as exc:  # a backfill of an earlier day must not undo later decisions
+        outcome = stage(registry, day, evaluation["candidate"], failed, config.canary)
+    except LaterDecision as exc:
         outcome = DayOutcome(moves=[], review=None, notes=[f"not moved: {exc}"])
     current = registry.production()
-    promoted = any(m.alias == "production" for m in outcome.moves)
-    reasons = [f"{m.alias} → {m.to_version or 'none'}: {m.reason}" for m in outcome.moves]
-    reason = "; ".join(reasons + outcome.notes) or "no alias moved"
+    moves = review["moves"] + [m.as_dict() for m in outcome.moves]
+    promoted = any(m["alias"] == "production" for m in moves)
+    reviewed = review["reason"] if review["moves"] or review["review"] else ""
+    reason = "; ".join(r for r in (reviewed, _moved(outcome)) if r) or "no alias moved"
     record = {
         "production": current.version,
         "before": before,
@@ -267,8 +351,8 @@ def production_weights(context: dg.AssetExecutionContext, fbloop: FbloopResource
         "promoted": promoted,
         "reason": reason,
         "failed_checks": failed,
-        "moves": [m.as_dict() for m in outcome.moves],
-        "canary_review": outcome.review.as_dict() if outcome.review else None,
+        "moves": moves,
+        "canary_review": review["review"],
         "notes": outcome.notes,
     }
     write_json(record, lake.record_path("production_weights", day))
@@ -280,7 +364,7 @@ def production_weights(context: dg.AssetExecutionContext, fbloop: FbloopResource
             "promoted": promoted,
             "reason": reason,
             "candidate": evaluation["candidate"] or "none",
-            "canary_review": outcome.review.detail if outcome.review else "none",
+            "canary_review": review["review"]["detail"] if review["review"] else "none",
             "weights": _weights_table({"production": current.weights}),
             **_registry_tables(registry),
         },
