@@ -38,7 +38,16 @@ from fbloop_assets.lib.store import DATABASE_URL_ENV, EMBEDDED_STORE, dispose_al
 from fbloop_assets.lib.suggest import Arms, ScoringContext, latest_partition, log_served, serve_arms
 
 # What a demo writes under the data directory; `--fresh` removes exactly these.
-DEMO_FOLDERS = ("landing", "rejects", "warehouse", "datasets", "weights", "exports", "simulation")
+DEMO_FOLDERS = (
+    "landing",
+    "rejects",
+    "warehouse",
+    "datasets",
+    "weights",
+    "exports",
+    "simulation",
+    "data_docs",
+)
 SERVING_LOG_NAME = "suggest-demo"
 
 
