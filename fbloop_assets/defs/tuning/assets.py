@@ -13,7 +13,7 @@ from fbloop_assets.defs.metadata import md_table, partition_day
 from fbloop_assets.defs.partitions import daily_partitions, window_dep
 from fbloop_assets.defs.resources import FbloopResource
 from fbloop_assets.lib import tuning
-from fbloop_assets.lib.dataset import closing_days, load_dataset
+from fbloop_assets.lib.dataset import load_dataset, serving_window
 from fbloop_assets.lib.features import CreatorFeatures
 from fbloop_assets.lib.lake import days_ending, frame_fingerprint, write_json, write_parquet
 from fbloop_assets.lib.store import open_data_store
@@ -33,16 +33,17 @@ DEFAULT_WINDOW_DAYS = 14
 def campaign_results_daily(context: dg.AssetExecutionContext, fbloop: FbloopResource) -> dg.MaterializeResult:
     """What each campaign's posts achieved on the newest complete serving day, per creator.
 
-    The serving day is the one whose attribution windows all closed by the end of this day (the
-    longest window before it). Its recommendations and outcomes come from this day's
-    FeedbackDataset (nothing is re-read from the feedback itself); each row is a (campaign,
+    The serving day is the newest one of this day's FeedbackDataset, whose attribution windows
+    all closed by the end of this day (the longest window before it). Its recommendations and
+    outcomes come from that dataset (nothing is re-read from the feedback itself, and nothing a
+    guard held back counts); a day a guard blocked at the dataset has no results; each row is a (campaign,
     creator) with posts, impressions, engagements, clicks, conversions, cost (posts x the
     creator's price) and the creator's attributes that day. `campaign_tuning_suggestions` adds
     up a window of these small files.
     """
     day = partition_day(context)
     lake = fbloop.lake()
-    serving_day = day - timedelta(days=closing_days(fbloop.config()))
+    serving_day = serving_window(day, fbloop.config())[-1]
     record = lake.record_path("feedback_dataset", day)
     if not record.exists():
         raise dg.Failure(f"feedback_dataset is not materialized for {day}: materialize it first")
