@@ -246,9 +246,18 @@ def summary_rows(arms: Sequence[Arm]) -> list[dict[str, Any]]:
         r = arm.report
         seconds = day_seconds(arm) or [r["seconds"] / len(r["days"])]
         first, last = r["first_day"], r["last_day"]
+        # from the first attack day on (the whole run without attacks): what production served
+        attacked = [i for i, d in enumerate(r["days"]) if d["attacks"]]
+        since = r["days"][attacked[0] if attacked else 0 :]
+        served = [d["true_ndcg_at_5"] for d in since]
+        candidates = [c for d in since if (c := d.get("candidate_true_ndcg_at_5")) is not None]
         rows.append(
             {
                 "guards": arm.guards,
+                "attack_mean_true_ndcg_at_5": sum(served) / len(served),
+                "attack_min_true_ndcg_at_5": min(served),
+                "attack_worst_candidate_true_ndcg_at_5": min(candidates) if candidates else None,
+                "attack_days_from": since[0]["day"],
                 "first_true_ndcg_at_5": first["true_ndcg_at_5"],
                 "final_true_ndcg_at_5": last["true_ndcg_at_5"],
                 "first_exposure_gini": first["exposure_gini"],
@@ -275,6 +284,9 @@ def render_summary(rows: Sequence[dict[str, Any]]) -> str:
         f" -> {r['final_true_ndcg_at_5']:.4f},"
         f" exposure Gini {r['first_exposure_gini']:.4f} -> {r['final_exposure_gini']:.4f},"
         f" coverage {r['first_catalog_coverage']:.4f} -> {r['final_catalog_coverage']:.4f};"
+        f" from {r['attack_days_from']} on: production's true NDCG@5 mean"
+        f" {r['attack_mean_true_ndcg_at_5']:.4f}, lowest {r['attack_min_true_ndcg_at_5']:.4f},"
+        f" worst candidate {_fmt(r['attack_worst_candidate_true_ndcg_at_5'], 4)};"
         f" production changed {r['production_changes']} time(s) (ends at {r['final_production']}),"
         f" blocked on {r['blocked_days']} day(s); {r['seconds_per_day']:.1f} s a day"
         f" (slowest {r['slowest_day_seconds']:.1f} s, last {r['last_day_seconds']:.1f} s),"
@@ -314,6 +326,20 @@ def markdown(
             f" | {r['production_changes']} | {r['blocked_days']} | {r['seconds_per_day']:.1f}"
             f" | {r['peak_rss_mib']:,} | {r['data_mb']:,} |"
         )
+    lines += [
+        "",
+        f"From the first attack day ({rows[0]['attack_days_from']}) on, the true NDCG@5 of what production"
+        " served, and of the worst candidate the loop fitted:",
+        "",
+        "| guards | mean | lowest | worst candidate |",
+        "|---|---|---|---|",
+        *(
+            f"| {r['guards']} | {_fmt(r['attack_mean_true_ndcg_at_5'], 4)}"
+            f" | {_fmt(r['attack_min_true_ndcg_at_5'], 4)}"
+            f" | {_fmt(r['attack_worst_candidate_true_ndcg_at_5'], 4)} |"
+            for r in rows
+        ),
+    ]
     lines += ["", "![the loop under attack, guards on and off](guards_experiment.png)", "", "## Per day", ""]
     header = ["day", "attacks"]
     for arm in arms:
