@@ -1,9 +1,10 @@
-"""Shared fixtures: a fresh data directory, a pseudonymization key, and landing-file writers."""
+"""Shared fixtures: a fresh data directory, a pseudonymization key, landing-file writers, a project folder."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +30,19 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 @pytest.fixture
 def lake(tmp_path: Path) -> Lake:
     return Lake(tmp_path / "data")
+
+
+def project_env(root: Path, config: str) -> dict[str, str]:
+    """A project folder under ``root`` (Dagster home, data dir, ``config`` as fbloop.toml); its env."""
+    (root / "home").mkdir()
+    shutil.copy(Path(__file__).resolve().parents[1] / "dagster.yaml", root / "home" / "dagster.yaml")
+    (root / "fbloop.toml").write_text(config)
+    return {
+        "DAGSTER_HOME": str(root / "home"),
+        "FBLOOP_DATA_DIR": str(root / "data"),
+        "FBLOOP_CONFIG": str(root / "fbloop.toml"),
+        "FBLOOP_PSEUDONYM_KEY": TEST_KEY_HEX,
+    }
 
 
 def write_landing(lake: Lake, source: str, day: str, name: str, rows: list[dict]) -> Path:

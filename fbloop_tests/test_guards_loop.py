@@ -25,9 +25,8 @@ from fbloop_assets.lib.audit import dataset_feedback
 from fbloop_assets.lib.config import load_config
 from fbloop_assets.lib.dataset import build_dataset
 from fbloop_assets.lib.lake import Lake
-from fbloop_tests.conftest import TEST_KEY_HEX
+from fbloop_tests.conftest import project_env
 
-PROJECT = Path(__file__).resolve().parents[1]
 START = date(2026, 1, 1)
 FLOOD, BOTS, DAYS = 5, 7, 9  # 0-based day indices
 CONFIG = """
@@ -58,6 +57,7 @@ psi_fail = 4.0
 class GuardedRun:
     root: Path
     report: dict
+    env: dict[str, str]
 
     @property
     def lake(self) -> Lake:
@@ -67,15 +67,7 @@ class GuardedRun:
 @pytest.fixture(scope="module")
 def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GuardedRun]:
     root = tmp_path_factory.mktemp("guards")
-    (root / "home").mkdir()
-    shutil.copy(PROJECT / "dagster.yaml", root / "home" / "dagster.yaml")
-    (root / "fbloop.toml").write_text(CONFIG)
-    env = {
-        "DAGSTER_HOME": str(root / "home"),
-        "FBLOOP_DATA_DIR": str(root / "data"),
-        "FBLOOP_CONFIG": str(root / "fbloop.toml"),
-        "FBLOOP_PSEUDONYM_KEY": TEST_KEY_HEX,
-    }
+    env = project_env(root, CONFIG)
     with pytest.MonkeyPatch.context() as mp:
         for k, v in env.items():
             mp.setenv(k, v)
@@ -91,7 +83,7 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GuardedRun]:
                 progress=lambda _: None,
                 attack_days={"label-flood": (FLOOD,), "bot-spike": (BOTS,)},
             )
-        yield GuardedRun(root, report)
+        yield GuardedRun(root, report, env)
 
 
 def _day(run: GuardedRun, index: int) -> dict:
@@ -142,11 +134,7 @@ def test_a_partition_missing_from_the_window_is_reported(
     guarded: GuardedRun, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     lake = guarded.lake
-    for k, v in {
-        "FBLOOP_DATA_DIR": str(guarded.root / "data"),
-        "FBLOOP_CONFIG": str(guarded.root / "fbloop.toml"),
-        "FBLOOP_PSEUDONYM_KEY": TEST_KEY_HEX,
-    }.items():
+    for k, v in guarded.env.items():
         monkeypatch.setenv(k, v)
     last = START + timedelta(days=DAYS - 1)
     gap = last - timedelta(days=1)
@@ -176,12 +164,7 @@ def test_an_analyst_releases_held_back_rows_and_later_datasets_use_them(
 ) -> None:
     # runs last: it changes what the module's run left behind
     lake = guarded.lake
-    for k, v in {
-        "DAGSTER_HOME": str(guarded.root / "home"),
-        "FBLOOP_DATA_DIR": str(guarded.root / "data"),
-        "FBLOOP_CONFIG": str(guarded.root / "fbloop.toml"),
-        "FBLOOP_PSEUDONYM_KEY": TEST_KEY_HEX,
-    }.items():
+    for k, v in guarded.env.items():
         monkeypatch.setenv(k, v)
     day = START + timedelta(days=FLOOD)
     flood = pl.read_parquet(lake.table_path("held_back_feedback", day)).filter(

@@ -29,9 +29,8 @@ from fbloop_assets.lib.lake import Lake, write_json
 from fbloop_assets.lib.registry import INITIAL, Registry, WeightsVersion
 from fbloop_assets.lib.simulate import SimParams, Simulation
 from fbloop_assets.lib.suggest import Arms, ScoringContext, log_served, serve_arms
-from fbloop_tests.conftest import TEST_KEY_HEX
+from fbloop_tests.conftest import project_env
 
-PROJECT = Path(__file__).resolve().parents[1]
 LOOP_CONFIG = """
 [attribution_windows_days]
 conversion = 2.0
@@ -66,15 +65,7 @@ class LoopRun:
 @pytest.fixture(scope="module")
 def loop_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopRun]:
     root = tmp_path_factory.mktemp("loop")
-    (root / "home").mkdir()
-    shutil.copy(PROJECT / "dagster.yaml", root / "home" / "dagster.yaml")
-    (root / "fbloop.toml").write_text(LOOP_CONFIG)
-    env = {
-        "DAGSTER_HOME": str(root / "home"),
-        "FBLOOP_DATA_DIR": str(root / "data"),
-        "FBLOOP_CONFIG": str(root / "fbloop.toml"),
-        "FBLOOP_PSEUDONYM_KEY": TEST_KEY_HEX,
-    }
+    env = project_env(root, LOOP_CONFIG)
     with pytest.MonkeyPatch.context() as mp:
         for k, v in env.items():
             mp.setenv(k, v)
