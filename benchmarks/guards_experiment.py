@@ -277,6 +277,40 @@ def summary_rows(arms: Sequence[Arm]) -> list[dict[str, Any]]:
     return rows
 
 
+def check_tally(arm: Arm) -> dict[str, dict[str, int]]:
+    """Per blocking check: the days it blocked, and on how many a candidate existed and was truly worse.
+
+    "Truly worse": the candidate's true NDCG@5 (against the hidden relevance) at most production's.
+    """
+    tally: dict[str, dict[str, int]] = {}
+    for day in arm.report["days"]:
+        candidate, production = day.get("candidate_true_ndcg_at_5"), day["true_ndcg_at_5"]
+        for cause in day.get("blocked", []):
+            counts = tally.setdefault(cause.split(":")[0], {"days": 0, "with_candidate": 0, "truly_worse": 0})
+            counts["days"] += 1
+            if candidate is not None:
+                counts["with_candidate"] += 1
+                counts["truly_worse"] += int(candidate <= production)
+    return tally
+
+
+def blocked_checks(arms: Sequence[Arm]) -> list[str]:
+    """Markdown: which check blocked how many days, and whether the candidates it stopped were worse."""
+    lines = [
+        "Blocked days by check, and how many of the candidates they stopped were truly worse than production"
+        " (true NDCG@5 at most production's):",
+        "",
+        "| guards | check | days | with a candidate | truly worse |",
+        "|---|---|---|---|---|",
+    ]
+    for arm in arms:
+        for check, n in sorted(check_tally(arm).items(), key=lambda kv: -kv[1]["days"]):
+            lines.append(
+                f"| {arm.guards} | `{check}` | {n['days']} | {n['with_candidate']} | {n['truly_worse']} |"
+            )
+    return lines
+
+
 def render_summary(rows: Sequence[dict[str, Any]]) -> str:
     """The summary as text lines, one per arm."""
     return "\n".join(
@@ -340,6 +374,7 @@ def markdown(
             for r in rows
         ),
     ]
+    lines += ["", *blocked_checks(arms)]
     lines += ["", "![the loop under attack, guards on and off](guards_experiment.png)", "", "## Per day", ""]
     header = ["day", "attacks"]
     for arm in arms:
