@@ -7,6 +7,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from fbloop_assets.lib.bootstrap import resampled_totals
 from fbloop_assets.lib.config import ExposureGuard, FbloopConfig, RegressionGuard, StepGuard
 from fbloop_assets.lib.evaluation import evaluate, exposure_metrics, paired_yields
 from fbloop_assets.lib.features import FEATURES, INITIAL_WEIGHTS
@@ -251,3 +252,13 @@ def test_paired_yields_reproduce_each_arms_snips_conversion_yield() -> None:
             evaluate(weights, examples, pools, config)["snips_conversion_yield"]
         )
     assert not np.allclose(paired["w_candidate"].to_numpy(), paired["w_production"].to_numpy())
+
+
+def test_resampled_totals_draw_every_unit_count_with_replacement() -> None:
+    # a column of ones totals the number of units drawn: always n; the other column varies
+    sums = np.column_stack([np.ones(50), np.arange(50.0)])
+    totals = resampled_totals(sums, 300, np.random.default_rng(1))
+    assert totals.shape == (300, 2) and (totals[:, 0] == 50).all()
+    assert totals[:, 1].std() > 0 and abs(totals[:, 1].mean() - sums[:, 1].sum()) < 0.05 * sums[:, 1].sum()
+    again = resampled_totals(sums, 300, np.random.default_rng(1))
+    assert (again == totals).all()

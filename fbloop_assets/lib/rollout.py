@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from fbloop_assets.lib.bootstrap import resampled_totals
 from fbloop_assets.lib.config import CanaryConfig
 from fbloop_assets.lib.dataset import feedback_aggregates, feedback_masks
 from fbloop_assets.lib.registry import AliasMove, Registry
@@ -107,18 +108,16 @@ def compare_arms(
     alpha = (1.0 - config.confidence) / 2.0
     if enough:
         # Resample slates (the unit that was randomized), then take each arm's ratio of sums.
-        draws = {
-            a: rng.integers(0, f.height, size=(config.bootstrap_samples, f.height)) for a, f in arms.items()
+        columns = [*CANARY_METRICS, "impressions"]
+        totals = {
+            a: resampled_totals(f.select(columns).to_numpy(), config.bootstrap_samples, rng)
+            for a, f in arms.items()
         }
-        boot_impressions = {a: arms[a]["impressions"].to_numpy()[d].sum(axis=1) for a, d in draws.items()}
-        for m in CANARY_METRICS:
+        for i, m in enumerate(CANARY_METRICS):
             if yields["production"][m] <= 0:
                 continue
             lift[m] = yields["canary"][m] / yields["production"][m] - 1.0
-            boot = {
-                a: arms[a][m].to_numpy()[d].sum(axis=1) / np.maximum(boot_impressions[a], 1e-9)
-                for a, d in draws.items()
-            }
+            boot = {a: t[:, i] / np.maximum(t[:, -1], 1e-9) for a, t in totals.items()}
             ratios = boot["canary"] / np.where(boot["production"] > 0, boot["production"], np.nan) - 1.0
             low, high = np.nanquantile(ratios, [alpha, 1.0 - alpha])
             interval[m] = (float(low), float(high))

@@ -18,11 +18,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from fbloop_assets.lib.bootstrap import resampled_totals
 from fbloop_assets.lib.config import ExposureGuard, RegressionGuard, StepGuard
 from fbloop_assets.lib.guards.outcome import GuardOutcome, Verdict, grade, worst
-
-# Resamples are drawn in blocks of at most this many (resample, slate) cells, bounding memory.
-_BLOCK_CELLS = 4_000_000
 
 
 def step_size(
@@ -64,7 +62,7 @@ def relative_yield_interval(
     ``paired``: request_id, w_candidate, w_production, yield (`evaluation.paired_yields`). Each arm's
     SNIPS is Σ w·yield / Σ w. The bootstrap resamples slates (request ids, the unit served
     together) with replacement: per slate the sums of w·yield and w of each arm, then a matrix of
-    resample counts times those sums gives every resample's four totals at once. Returns
+    resample counts times those sums gives every resample's four totals at once (`bootstrap`). Returns
     (estimate, lower, upper): the percentile bounds at ``1 - confidence`` and ``confidence``, each
     a one-sided bound at ``confidence``. None without slates or when production's yield is 0
     (resamples in which it is 0 are left out of the quantiles).
@@ -85,15 +83,7 @@ def relative_yield_interval(
     if n == 0 or total[1] <= 0 or total[3] <= 0 or total[2] <= 0:
         return None
     estimate = (total[0] / total[1]) / (total[2] / total[3]) - 1.0
-    rng = np.random.default_rng(seed)
-    block = max(1, _BLOCK_CELLS // n)
-    boots = []
-    for start in range(0, samples, block):
-        size = min(block, samples - start)
-        draws = rng.integers(0, n, size=(size, n)) + n * np.arange(size)[:, None]
-        counts = np.bincount(draws.ravel(), minlength=size * n).reshape(size, n)
-        boots.append(counts @ sums)
-    boot = np.concatenate(boots)
+    boot = resampled_totals(sums, samples, np.random.default_rng(seed))
     with np.errstate(divide="ignore", invalid="ignore"):
         ratios = (boot[:, 0] / boot[:, 1]) / (boot[:, 2] / boot[:, 3]) - 1.0
     ratios = ratios[np.isfinite(ratios)]
