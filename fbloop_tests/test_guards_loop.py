@@ -166,6 +166,7 @@ def test_an_analyst_releases_held_back_rows_and_later_datasets_use_them(
     lake = guarded.lake
     for k, v in guarded.env.items():
         monkeypatch.setenv(k, v)
+    monkeypatch.setenv("FBLOOP_ACTOR", "analyst-7")
     day = START + timedelta(days=FLOOD)
     flood = pl.read_parquet(lake.table_path("held_back_feedback", day)).filter(
         pl.col("guard") == "label_quality"
@@ -189,4 +190,4 @@ def test_an_analyst_releases_held_back_rows_and_later_datasets_use_them(
     used = dataset_feedback(lake, manifest)
     assert not used.join(flood, on="feedback_id", how="semi").is_empty()
     assert main(["held-back", "list", "--date", day.isoformat(), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["days"][0]["releases"][0]["actor"]
+    assert json.loads(capsys.readouterr().out)["days"][0]["releases"][0]["actor"] == "analyst-7"

@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import getpass
-import os
 from typing import Any
 
 from fbloop_assets.cli.common import emit, iso_date
 from fbloop_assets.lib.lake import Lake, resolve_data_dir
 from fbloop_assets.lib.registry import ALIASES, AliasMove, Registry
-
-
-def actor() -> str:
-    """Who runs the command: ``$FBLOOP_ACTOR``, else the login name."""
-    return os.environ.get("FBLOOP_ACTOR") or getpass.getuser()
+from fbloop_assets.lib.store import current_actor
 
 
 def _registry() -> Registry:
@@ -103,7 +97,7 @@ def cmd_promote(args: argparse.Namespace) -> None:
             f"{version} failed the blocking check(s) {', '.join(failed)}; pass --force to promote it anyway"
             " (the move records that it was forced)"
         )
-    who = actor()
+    who = current_actor()
     evidence = {"failed_checks": failed}
     moves = [registry.move(args.to, version, args.reason, actor=who, forced=bool(failed), evidence=evidence)]
     if args.to == "production" and registry.current("canary") == version:
@@ -129,7 +123,7 @@ def cmd_rollback(args: argparse.Namespace) -> None:
     # A rollback is a return to known-good weights: a running canary stops in the same step.
     targets: list[tuple[str, str | None]] = [("production", target), ("canary", None)]
     moves = registry.move_together(
-        targets, f"rollback: {args.reason}", actor=actor(), evidence={"rolled_back": current}
+        targets, f"rollback: {args.reason}", actor=current_actor(), evidence={"rolled_back": current}
     )
     emit(_moved("production", target, moves), args.json, _render_move)
 

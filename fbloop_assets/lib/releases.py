@@ -9,14 +9,13 @@ release and its reason stay on record; nothing is deleted.
 
 from __future__ import annotations
 
-import getpass
 from datetime import UTC, date, datetime
 from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
 
-from fbloop_assets.lib.store import METADATA
+from fbloop_assets.lib.store import METADATA, current_actor
 
 GUARDS = ("label_quality", "outcome_anomalies")
 SUBJECT_COLUMNS = ("reviewer_id", "creator_id", "campaign_id")
@@ -53,7 +52,7 @@ def release(
         "guard": guard,
         "subject": subject or None,
         "reason": reason.strip(),
-        "actor": actor or getpass.getuser(),
+        "actor": actor or current_actor(),
         "at": (at or datetime.now(UTC)).isoformat(timespec="seconds"),
     }
     with engine.begin() as conn:

@@ -11,6 +11,7 @@ Every table is created by a migration; each module that keeps rows here declares
 
 from __future__ import annotations
 
+import getpass
 import os
 import threading
 from collections.abc import Iterator
@@ -105,3 +106,8 @@ def dispose_all() -> None:
         for engine in _engines.values():
             engine.dispose()
         _engines.clear()
+
+
+def current_actor() -> str:
+    """Who acts when a person runs a command: ``$FBLOOP_ACTOR``, else the login name."""
+    return os.environ.get("FBLOOP_ACTOR") or getpass.getuser()

@@ -7,13 +7,12 @@ and the newest decision on a suggestion is the one in force.
 
 from __future__ import annotations
 
-import getpass
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from fbloop_assets.lib.store import METADATA
+from fbloop_assets.lib.store import METADATA, current_actor
 
 DECISIONS = ("accepted", "rejected")
 
@@ -104,7 +103,7 @@ def decide(
         "suggestion_id": suggestion_id,
         "decision": decision,
         "reason": reason.strip(),
-        "actor": actor or getpass.getuser(),
+        "actor": actor or current_actor(),
         "at": (at or datetime.now(UTC)).isoformat(timespec="seconds"),
     }
     with engine.begin() as conn:
