@@ -8,6 +8,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -30,6 +31,19 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 @pytest.fixture
 def lake(tmp_path: Path) -> Lake:
     return Lake(tmp_path / "data")
+
+
+@dataclass
+class ProjectRun:
+    """What a module-scoped demo left: its project folder, report and environment."""
+
+    root: Path
+    report: dict
+    env: dict[str, str]
+
+    @property
+    def lake(self) -> Lake:
+        return Lake(self.root / "data")
 
 
 def project_env(root: Path, config: str) -> dict[str, str]:

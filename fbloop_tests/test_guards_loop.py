@@ -9,7 +9,6 @@ the label flood comes on day 6, the bought engagement on day 8.
 import json
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -24,8 +23,7 @@ from fbloop_assets.demo import run_demo
 from fbloop_assets.lib.audit import dataset_feedback
 from fbloop_assets.lib.config import load_config
 from fbloop_assets.lib.dataset import build_dataset
-from fbloop_assets.lib.lake import Lake
-from fbloop_tests.conftest import project_env
+from fbloop_tests.conftest import ProjectRun, project_env
 
 START = date(2026, 1, 1)
 FLOOD, BOTS, DAYS = 5, 7, 9  # 0-based day indices
@@ -53,19 +51,8 @@ psi_fail = 4.0
 """
 
 
-@dataclass
-class GuardedRun:
-    root: Path
-    report: dict
-    env: dict[str, str]
-
-    @property
-    def lake(self) -> Lake:
-        return Lake(self.root / "data")
-
-
 @pytest.fixture(scope="module")
-def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GuardedRun]:
+def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProjectRun]:
     root = tmp_path_factory.mktemp("guards")
     env = project_env(root, CONFIG)
     with pytest.MonkeyPatch.context() as mp:
@@ -83,14 +70,14 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GuardedRun]:
                 progress=lambda _: None,
                 attack_days={"label-flood": (FLOOD,), "bot-spike": (BOTS,)},
             )
-        yield GuardedRun(root, report, env)
+        yield ProjectRun(root, report, env)
 
 
-def _day(run: GuardedRun, index: int) -> dict:
+def _day(run: ProjectRun, index: int) -> dict:
     return run.report["days"][index]
 
 
-def test_a_label_flood_blocks_promotion_and_names_the_reviewer(guarded: GuardedRun) -> None:
+def test_a_label_flood_blocks_promotion_and_names_the_reviewer(guarded: ProjectRun) -> None:
     flooded = _day(guarded, FLOOD)
     assert flooded["production"] == _day(guarded, FLOOD - 1)["production"]
     (cause,) = [b for b in flooded["blocked"] if b.startswith("held_back_feedback/label_quality")]
@@ -103,7 +90,7 @@ def test_a_label_flood_blocks_promotion_and_names_the_reviewer(guarded: GuardedR
     assert not after["blocked"] and after["production"] != flooded["production"]
 
 
-def test_bought_engagement_blocks_promotion_and_names_the_creators(guarded: GuardedRun) -> None:
+def test_bought_engagement_blocks_promotion_and_names_the_creators(guarded: ProjectRun) -> None:
     bought = _day(guarded, BOTS)
     assert bought["production"] == _day(guarded, BOTS - 1)["production"]
     (cause,) = [b for b in bought["blocked"] if b.startswith("held_back_feedback/outcome_anomalies")]
@@ -112,7 +99,7 @@ def test_bought_engagement_blocks_promotion_and_names_the_creators(guarded: Guar
     assert not after["blocked"] and after["production"] != bought["production"]
 
 
-def test_held_back_rows_stay_in_storage_flagged_and_out_of_datasets(guarded: GuardedRun) -> None:
+def test_held_back_rows_stay_in_storage_flagged_and_out_of_datasets(guarded: ProjectRun) -> None:
     lake = guarded.lake
     days = [START + timedelta(days=i) for i in (FLOOD, BOTS)]
     held = pl.concat([pl.read_parquet(lake.table_path("held_back_feedback", d)) for d in days])
@@ -131,7 +118,7 @@ def test_held_back_rows_stay_in_storage_flagged_and_out_of_datasets(guarded: Gua
 
 
 def test_a_partition_missing_from_the_window_is_reported(
-    guarded: GuardedRun, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    guarded: ProjectRun, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     lake = guarded.lake
     for k, v in guarded.env.items():
@@ -160,7 +147,7 @@ def test_a_partition_missing_from_the_window_is_reported(
 
 
 def test_an_analyst_releases_held_back_rows_and_later_datasets_use_them(
-    guarded: GuardedRun, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    guarded: ProjectRun, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # runs last: it changes what the module's run left behind
     lake = guarded.lake

@@ -10,7 +10,7 @@ import json
 import math
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from fbloop_assets.lib.lake import Lake, write_json
 from fbloop_assets.lib.registry import INITIAL, Registry, WeightsVersion
 from fbloop_assets.lib.simulate import SimParams, Simulation
 from fbloop_assets.lib.suggest import Arms, ScoringContext, log_served, serve_arms
-from fbloop_tests.conftest import project_env
+from fbloop_tests.conftest import ProjectRun, project_env
 
 LOOP_CONFIG = """
 [attribution_windows_days]
@@ -51,19 +51,8 @@ tolerance = 0.5
 LAST_DAY = date(2026, 1, 6)
 
 
-@dataclass
-class LoopRun:
-    root: Path
-    report: dict
-    env: dict[str, str]
-
-    @property
-    def lake(self) -> Lake:
-        return Lake(self.root / "data")
-
-
 @pytest.fixture(scope="module")
-def loop_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopRun]:
+def loop_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProjectRun]:
     root = tmp_path_factory.mktemp("loop")
     env = project_env(root, LOOP_CONFIG)
     with pytest.MonkeyPatch.context() as mp:
@@ -73,17 +62,17 @@ def loop_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopRun]:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
             code = main(["demo", "--days", "6", "--seed", "7", "--signals-per-day", "20000", "--json"])
         assert code == 0
-        yield LoopRun(root, json.loads(out.getvalue()), env)
+        yield ProjectRun(root, json.loads(out.getvalue()), env)
 
 
 @pytest.fixture
-def in_loop_env(loop_run: LoopRun, monkeypatch: pytest.MonkeyPatch) -> LoopRun:
+def in_loop_env(loop_run: ProjectRun, monkeypatch: pytest.MonkeyPatch) -> ProjectRun:
     for k, v in loop_run.env.items():
         monkeypatch.setenv(k, v)
     return loop_run
 
 
-def test_demo_reports_every_day_and_moves_production(loop_run: LoopRun) -> None:
+def test_demo_reports_every_day_and_moves_production(loop_run: ProjectRun) -> None:
     report = loop_run.report
     assert [d["day"] for d in report["days"]] == [f"2026-01-0{i}" for i in range(1, 7)]
     assert report["production_changes"] >= 1
@@ -101,7 +90,7 @@ def test_demo_reports_every_day_and_moves_production(loop_run: LoopRun) -> None:
     assert history[-1].to_version == report["final"]["version"]
 
 
-def test_served_slates_carry_the_version_that_served_them(loop_run: LoopRun) -> None:
+def test_served_slates_carry_the_version_that_served_them(loop_run: ProjectRun) -> None:
     lake = loop_run.lake
     for day in loop_run.report["days"]:
         recs = pl.read_parquet(lake.table_path("raw_recommendations", date.fromisoformat(day["day"])))
@@ -110,7 +99,7 @@ def test_served_slates_carry_the_version_that_served_them(loop_run: LoopRun) -> 
 
 
 def test_suggest_after_the_run_uses_the_promoted_version_and_ranks_differently(
-    in_loop_env: LoopRun, capsys: pytest.CaptureFixture[str]
+    in_loop_env: ProjectRun, capsys: pytest.CaptureFixture[str]
 ) -> None:
     lake = in_loop_env.lake
     production = Registry.of(lake).production()
@@ -133,7 +122,7 @@ def test_suggest_after_the_run_uses_the_promoted_version_and_ranks_differently(
     assert logged["request_id"].unique().to_list() == [slate["request_id"]]
 
 
-def test_a_worse_candidate_is_not_promoted(in_loop_env: LoopRun) -> None:
+def test_a_worse_candidate_is_not_promoted(in_loop_env: ProjectRun) -> None:
     lake = in_loop_env.lake
     registry = Registry.of(lake)
     before, moves = registry.production(), len(registry.history())
@@ -177,7 +166,7 @@ def test_a_worse_candidate_is_not_promoted(in_loop_env: LoopRun) -> None:
     assert "no_regression" in registry.failed_checks(worse.version)  # exposure concentrates too
 
 
-def test_the_same_inputs_give_the_same_dataset_version(in_loop_env: LoopRun) -> None:
+def test_the_same_inputs_give_the_same_dataset_version(in_loop_env: ProjectRun) -> None:
     lake, config = in_loop_env.lake, load_config()
     first = build_dataset(lake, LAST_DAY, config)
     again = build_dataset(lake, LAST_DAY, config)
@@ -193,7 +182,7 @@ def test_the_same_inputs_give_the_same_dataset_version(in_loop_env: LoopRun) -> 
 
 
 def test_evaluate_compares_any_weights_with_production(
-    in_loop_env: LoopRun, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    in_loop_env: ProjectRun, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     weights_file = tmp_path / "mine.json"
     weights_file.write_text(json.dumps({"weights": INITIAL.weights}))
@@ -223,7 +212,7 @@ def test_evaluate_compares_any_weights_with_production(
     assert "unknown weights version" in capsys.readouterr().err
 
 
-def test_the_canary_walks_from_staging_to_production_on_its_share_of_requests(loop_run: LoopRun) -> None:
+def test_the_canary_walks_from_staging_to_production_on_its_share_of_requests(loop_run: ProjectRun) -> None:
     registry = Registry.of(loop_run.lake)
     moves = registry.history()
     first_canary = next(m for m in moves if m.alias == "canary" and m.to_version)
@@ -245,7 +234,7 @@ def test_the_canary_walks_from_staging_to_production_on_its_share_of_requests(lo
 
 
 def test_a_planted_regression_is_rolled_back_and_rollback_restores_production(
-    loop_run: LoopRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    loop_run: ProjectRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root = tmp_path / "copy"
     shutil.copytree(loop_run.root, root)

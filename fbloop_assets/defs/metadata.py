@@ -5,7 +5,7 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
-from fbloop_assets.lib.guards.outcome import GuardOutcome, enforce
+from fbloop_assets.lib.guards.outcome import GuardOutcome
 
 
 def partition_day(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> date:
@@ -57,8 +57,7 @@ def _json_or_plain(value: object) -> dg.MetadataValue:
 
 
 def check_result(outcome: GuardOutcome, enabled: bool) -> dg.AssetCheckResult:
-    """A guard's outcome as a Dagster check result: fail is ERROR (blocking), warn is WARN."""
-    outcome = enforce(outcome, enabled)
+    """A guard's outcome (already `enforce`d) as a Dagster check result: fail ERROR, warn WARN."""
     return dg.AssetCheckResult(
         check_name=outcome.name,
         passed=outcome.passed,

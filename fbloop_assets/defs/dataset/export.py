@@ -10,6 +10,7 @@ from fbloop_assets.defs.partitions import daily_partitions, window_dep
 from fbloop_assets.defs.resources import FbloopResource
 from fbloop_assets.lib.export import EXPORT_SCHEMA, export_training_pairs
 from fbloop_assets.lib.guards.dataset import privacy
+from fbloop_assets.lib.guards.outcome import enforce
 
 # The lineage graph shows the default window (7 days); the partitions actually read follow
 # `days_back` and are listed in the metadata (days_read, days_missing).
@@ -81,7 +82,9 @@ def feedback_export(
         else pl.read_parquet(stats.file, n_rows=10_000)
     )
     settings = fbloop.config()
-    outcome = privacy(written, settings.privacy.mode, f"export {stats.file.name}")
+    outcome = enforce(
+        privacy(written, settings.privacy.mode, f"export {stats.file.name}"), settings.guards.enabled
+    )
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": stats.exported,

@@ -18,7 +18,7 @@ from fbloop_assets.lib.guards.data import (
     outcome_counts,
 )
 from fbloop_assets.lib.guards.outcome import enforce
-from fbloop_assets.lib.lake import Lake, frame_fingerprint, write_json, write_parquet
+from fbloop_assets.lib.lake import Lake, days_ending, frame_fingerprint, write_json, write_parquet
 from fbloop_assets.lib.normalize import FEEDBACK_SCHEMA
 from fbloop_assets.lib.releases import apply_releases, releases_of
 from fbloop_assets.lib.store import open_data_store
@@ -124,9 +124,10 @@ def held_back_feedback(context: dg.AssetExecutionContext, fbloop: FbloopResource
     feedback = pl.scan_parquet(source)
     # only the day's labels are read whole; outcome rows only for the entities held back
     today = feedback.filter(pl.col("kind") == "label").collect()
-    label_days = [day - timedelta(days=i) for i in range(guards.label_quality.trailing_days, 0, -1)]
+    yesterday = day - timedelta(days=1)
+    label_days = days_ending(yesterday, guards.label_quality.trailing_days)
     labels = label_quality(today, _labels(lake, label_days), len(label_days), guards.label_quality)
-    count_days = [day - timedelta(days=i) for i in range(guards.anomalies.trailing_days, 0, -1)]
+    count_days = days_ending(yesterday, guards.anomalies.trailing_days)
     count_paths = [p for d in count_days if (p := lake.table_path("outcome_counts_daily", d)).exists()]
     trailing = pl.read_parquet(count_paths) if count_paths else pl.DataFrame(schema=COUNTS_SCHEMA)
     day_counts = lake.table_path("outcome_counts_daily", day)
@@ -157,5 +158,5 @@ def held_back_feedback(context: dg.AssetExecutionContext, fbloop: FbloopResource
             "path": dg.MetadataValue.path(str(path)),
         },
         data_version=dg.DataVersion(frame_fingerprint(held)),
-        check_results=[check_result(r.outcome, guards.enabled) for r in results],
+        check_results=[check_result(o, guards.enabled) for o in outcomes],
     )
