@@ -7,9 +7,11 @@ from datetime import date
 from typing import Any
 
 from fbloop_assets.cli.common import emit, iso_date, progress
+from fbloop_assets.lib.lake import Lake
 
 
-def _days(lake: Any, day: date | None) -> list[date]:
+def _days(lake: Lake, day: date | None) -> list[date]:
+    """``day``, or every day `held_back_feedback` has a table for."""
     if day is not None:
         return [day]
     folder = lake.root / "warehouse" / "held_back_feedback"
@@ -19,7 +21,7 @@ def _days(lake: Any, day: date | None) -> list[date]:
 def cmd_list(args: argparse.Namespace) -> None:
     import polars as pl
 
-    from fbloop_assets.lib.lake import Lake, resolve_data_dir
+    from fbloop_assets.lib.lake import resolve_data_dir
     from fbloop_assets.lib.releases import releases_of
     from fbloop_assets.lib.store import open_data_store
 
@@ -66,7 +68,7 @@ def cmd_release(args: argparse.Namespace) -> None:
     import polars as pl
 
     from fbloop_assets.daily_run import ensure_dagster_home, rematerialize
-    from fbloop_assets.lib.lake import Lake, resolve_data_dir
+    from fbloop_assets.lib.lake import resolve_data_dir
     from fbloop_assets.lib.releases import apply_releases, release
     from fbloop_assets.lib.store import open_data_store
 

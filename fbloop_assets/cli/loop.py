@@ -258,16 +258,14 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         raise FileNotFoundError(f"no recommendations or feedback materialized for {args.from_} to {args.to}")
     _progress(f"building examples from {len(recs)} serving day(s) and {len(feedback)} feedback day(s)")
     pools = serving_pools(lake, days)
-    retracted = [p for d in feedback_days if (p := lake.table_path("label_retractions", d)).exists()]
-    held = [p for d in feedback_days if (p := lake.table_path("held_back_feedback", d)).exists()]
     examples = build_examples(
         pl.scan_parquet(recs),
         pl.scan_parquet(feedback),
         pools,
         days,
         0.0,
-        pl.scan_parquet(retracted) if retracted else None,  # undone labels count nowhere
-        pl.scan_parquet(held) if held else None,  # nor do rows a guard held back
+        lake.scan_tables("label_retractions", feedback_days),  # undone labels count nowhere
+        lake.scan_tables("held_back_feedback", feedback_days),  # nor do rows a guard held back
     )
     production = Registry.of(lake).production()
     results = {label: evaluate(weights, examples, pools, config)}

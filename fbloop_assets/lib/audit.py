@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import polars as pl
 
-from fbloop_assets.lib.dataset import drop_held_back, drop_retracted, load_dataset
+from fbloop_assets.lib.dataset import drop_withheld, load_dataset
 from fbloop_assets.lib.lake import Lake
 from fbloop_assets.lib.registry import AliasMove, Registry
 
@@ -98,7 +98,7 @@ def dataset_feedback(lake: Lake, manifest: dict[str, Any]) -> pl.DataFrame:
     held_files = _partition_files(lake, manifest, "held_back_feedback")
     held_back = pl.scan_parquet(held_files) if held_files else None
     rows = pl.scan_parquet(feedback_files).join(recs, on="recommendation_id", how="semi")
-    kept = drop_held_back(drop_retracted(rows, retractions), held_back)
+    kept = drop_withheld(rows, retractions, held_back)
     return kept.unique("feedback_id", keep="first").collect()
 
 

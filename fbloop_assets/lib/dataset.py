@@ -160,6 +160,13 @@ def drop_held_back(feedback: pl.LazyFrame, held_back: pl.LazyFrame | None) -> pl
     return feedback.join(held, on="feedback_id", how="anti", maintain_order="left")
 
 
+def drop_withheld(
+    feedback: pl.LazyFrame, retractions: pl.LazyFrame | None, held_back: pl.LazyFrame | None
+) -> pl.LazyFrame:
+    """``feedback`` without retracted labels and without the rows a guard held back."""
+    return drop_held_back(drop_retracted(feedback, retractions), held_back)
+
+
 def build_examples(
     recommendations: pl.LazyFrame,
     feedback: pl.LazyFrame,
@@ -181,12 +188,8 @@ def build_examples(
         .filter(pl.col("serving_day").is_in(days))
         .unique("recommendation_id", keep="first")
     )
-    rows = drop_held_back(
-        drop_retracted(
-            feedback.join(recs.select("recommendation_id"), on="recommendation_id", how="semi"), retractions
-        ),
-        held_back,
-    ).unique("feedback_id", keep="first")
+    served = feedback.join(recs.select("recommendation_id"), on="recommendation_id", how="semi")
+    rows = drop_withheld(served, retractions, held_back).unique("feedback_id", keep="first")
     is_outcome = pl.col("kind") == "outcome"
     late = is_outcome & (pl.col("event_at") > pl.col("attribution_closes_at"))
     outcomes = (

@@ -39,8 +39,7 @@ import polars as pl
 from fbloop_assets.lib.dataset import (
     OUTCOME_COLUMNS,
     SERVED_COLUMNS,
-    drop_held_back,
-    drop_retracted,
+    drop_withheld,
     feedback_aggregates,
     feedback_masks,
 )
@@ -162,11 +161,6 @@ def _pairs(valid: pl.LazyFrame, end_of_day: datetime) -> pl.LazyFrame:
     return pairs.with_columns(pl.sum_horizontal(present).alias("_fields"))
 
 
-def _scan(lake: Lake, asset: str, days: list[date]) -> pl.LazyFrame | None:
-    paths = [p for d in days if (p := lake.table_path(asset, d)).exists()]
-    return pl.scan_parquet(paths) if paths else None
-
-
 def _write(frame: pl.DataFrame, fmt: str, target: Path) -> None:
     with atomic_path(target) as tmp:
         if fmt == "csv":
@@ -206,9 +200,8 @@ def export_training_pairs(
 
     redelivered = _redelivered(rows)
     unique = rows.filter(~pl.col("_row").is_in(redelivered.implode()))
-    kept = drop_held_back(
-        drop_retracted(unique, _scan(lake, "label_retractions", read)),
-        _scan(lake, "held_back_feedback", read),
+    kept = drop_withheld(
+        unique, lake.scan_tables("label_retractions", read), lake.scan_tables("held_back_feedback", read)
     )
     total, withheld, bad, all_pairs = pl.collect_all(
         [

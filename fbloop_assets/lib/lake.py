@@ -49,6 +49,11 @@ class Lake:
     def table_path(self, asset: str, day: date) -> Path:
         return self.root / "warehouse" / asset / f"{day.isoformat()}.parquet"
 
+    def scan_tables(self, asset: str, days: list[date]) -> pl.LazyFrame | None:
+        """One scan over the tables of ``asset`` for those of ``days`` that exist (None: none do)."""
+        paths = [p for d in days if (p := self.table_path(asset, d)).exists()]
+        return pl.scan_parquet(paths) if paths else None
+
     def first_partition(self, asset: str) -> date | None:
         """The earliest day ``asset`` has a table for (None: never materialized)."""
         folder = self.root / "warehouse" / asset

@@ -64,9 +64,8 @@ def _labels(lake: Lake, days: list[date]) -> pl.DataFrame:
     paths = [p for d in days if (p := lake.table_path("normalized_feedback", d)).exists()]
     if not paths:
         return pl.DataFrame(schema={c: FEEDBACK_SCHEMA[c] for c in columns})
-    held = [p for d in days if (p := lake.table_path("held_back_feedback", d)).exists()]
     labels = pl.scan_parquet(paths).select(columns).filter(pl.col("kind") == "label")
-    return drop_held_back(labels, pl.scan_parquet(held) if held else None).collect()
+    return drop_held_back(labels, lake.scan_tables("held_back_feedback", days)).collect()
 
 
 @dg.asset(

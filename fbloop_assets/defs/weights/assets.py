@@ -253,10 +253,9 @@ def _slates_reader(lake: Lake) -> Callable[[date, date], pl.DataFrame]:
         days = days_between(first, last)
         recs = [p for d in days if (p := lake.table_path("raw_recommendations", d)).exists()]
         feedback = [p for d in days if (p := lake.table_path("normalized_feedback", d)).exists()]
-        held = [p for d in days if (p := lake.table_path("held_back_feedback", d)).exists()]
         if not recs or not feedback:
             return pl.DataFrame(schema={"request_id": pl.String, "weights_version": pl.String})
-        outcomes = drop_held_back(pl.scan_parquet(feedback), pl.scan_parquet(held) if held else None)
+        outcomes = drop_held_back(pl.scan_parquet(feedback), lake.scan_tables("held_back_feedback", days))
         return slate_outcomes(pl.scan_parquet(recs), outcomes)
 
     return slates_for
