@@ -1,0 +1,1 @@
+"""Stage 9, audit trails from versions to data and back."""

@@ -1,0 +1,1 @@
+"""Shared by every stage: configuration, the lake (paths, atomic writes), fbloop's database, privacy primitives, statistics helpers, the guard outcome type."""

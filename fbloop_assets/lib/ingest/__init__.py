@@ -1,0 +1,1 @@
+"""Stage 1, ingestion: the landing contract, file reading, typing, validation and quarantine of one day of a source."""

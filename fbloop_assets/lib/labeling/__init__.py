@@ -1,0 +1,1 @@
+"""Stage 7, labeling: the label store, reviewers, the review queue and label imports."""

@@ -1,0 +1,1 @@
+"""Stage 3, the scorer: the feature vector φ, the Plackett-Luce serving policy, the scoring context of a serving day."""

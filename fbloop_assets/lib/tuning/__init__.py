@@ -1,0 +1,1 @@
+"""Stage 8, campaign tuning suggestions and the owners' decisions."""
