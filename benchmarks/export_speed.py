@@ -33,10 +33,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from fbloop_assets.lib.dataset import OUTCOME_COLUMNS, SERVED_COLUMNS
-from fbloop_assets.lib.export import EXPORT_COLUMNS, EXPORT_SCHEMA, export_training_pairs
-from fbloop_assets.lib.lake import Lake
-from fbloop_assets.lib.normalize import FEEDBACK_SCHEMA
+from fbloop_assets.lib.common.lake import Lake
+from fbloop_assets.lib.dataset.build import OUTCOME_COLUMNS, SERVED_COLUMNS
+from fbloop_assets.lib.dataset.export import EXPORT_COLUMNS, EXPORT_SCHEMA, export_training_pairs
+from fbloop_assets.lib.feedback.normalize import FEEDBACK_SCHEMA
 
 END_DAY = date(2026, 1, 10)
 DAYS_BACK = 7

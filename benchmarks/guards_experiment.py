@@ -420,7 +420,7 @@ def plot(arms: Sequence[Arm], target: Path) -> None:
     from matplotlib.patches import Patch
     from matplotlib.ticker import MaxNLocator
 
-    from fbloop_assets.lib.lake import atomic_path
+    from fbloop_assets.lib.common.lake import atomic_path
 
     days = arms[0].report["days"]
     x = list(range(1, len(days) + 1))
@@ -486,7 +486,7 @@ def plot(arms: Sequence[Arm], target: Path) -> None:
 
 def write_text(text: str, target: Path) -> None:
     """Write ``text`` to ``target`` atomically, readable by all (it is documentation)."""
-    from fbloop_assets.lib.lake import atomic_path
+    from fbloop_assets.lib.common.lake import atomic_path
 
     with atomic_path(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
@@ -494,7 +494,7 @@ def write_text(text: str, target: Path) -> None:
 
 
 def _attacks(text: str) -> tuple[str, ...]:
-    from fbloop_assets.lib.simulate.attacks import parse_attacks
+    from fbloop_assets.simulate.attacks import parse_attacks
 
     try:
         return parse_attacks(text)

@@ -48,7 +48,7 @@ def _step(argv: list[str]) -> None:
     kind = argv[0]
     started = time.perf_counter()
     if kind == "simulate":
-        from fbloop_assets.lib.simulate import simulate
+        from fbloop_assets.simulate import simulate
 
         manifest = simulate(
             Path(os.environ["FBLOOP_DATA_DIR"]), days=2, seed=7, start=START, signals_per_day=int(argv[1])

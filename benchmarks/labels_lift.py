@@ -31,17 +31,17 @@ import polars as pl
 
 from fbloop_assets.defs.feedback.assets import normalized_feedback, quarantine
 from fbloop_assets.defs.feedback.performance import creator_outcomes_daily, creator_performance
-from fbloop_assets.defs.ingestion.assets import ingestion_assets
+from fbloop_assets.defs.ingest.assets import ingestion_assets
 from fbloop_assets.defs.resources import FbloopResource
-from fbloop_assets.lib.config import FbloopConfig
-from fbloop_assets.lib.dataset import build_dataset, closing_days
-from fbloop_assets.lib.evaluation import ranking_metrics
-from fbloop_assets.lib.features import FEATURES, weight_vector
-from fbloop_assets.lib.lake import Lake
-from fbloop_assets.lib.registry import INITIAL
-from fbloop_assets.lib.simulate import SimParams, Simulation
-from fbloop_assets.lib.simulate.truth import true_ndcg
-from fbloop_assets.lib.training import candidate_weights
+from fbloop_assets.lib.common.config import FbloopConfig
+from fbloop_assets.lib.common.lake import Lake
+from fbloop_assets.lib.dataset.build import build_dataset, closing_days
+from fbloop_assets.lib.scoring.features import FEATURES, weight_vector
+from fbloop_assets.lib.weights.evaluation import ranking_metrics
+from fbloop_assets.lib.weights.registry import INITIAL
+from fbloop_assets.lib.weights.training import candidate_weights
+from fbloop_assets.simulate import SimParams, Simulation
+from fbloop_assets.simulate.truth import true_ndcg
 
 START = date(2026, 1, 1)
 TRAIN_DAYS = 7

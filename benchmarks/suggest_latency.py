@@ -20,10 +20,11 @@ from datetime import UTC, date, datetime
 import numpy as np
 import polars as pl
 
-from fbloop_assets.lib.registry import INITIAL
-from fbloop_assets.lib.simulate.params import SimParams
-from fbloop_assets.lib.simulate.world import _make_campaigns, _make_creators
-from fbloop_assets.lib.suggest import ScoringContext, serve
+from fbloop_assets.lib.scoring.context import ScoringContext
+from fbloop_assets.lib.serving.suggest import serve
+from fbloop_assets.lib.weights.registry import INITIAL
+from fbloop_assets.simulate.params import SimParams
+from fbloop_assets.simulate.world import _make_campaigns, _make_creators
 
 
 def main() -> None:
@@ -36,7 +37,7 @@ def main() -> None:
     creators, _ = _make_creators(params, rng)
     campaigns = _make_campaigns(params, rng, date(2026, 1, 1))
     started = time.perf_counter()
-    context = ScoringContext.build(campaigns, creators, None, INITIAL)
+    context = ScoringContext.build(campaigns, creators, None)
     build_ms = (time.perf_counter() - started) * 1000
     print(f"scoring context for {creators.height:,} creators built in {build_ms:.1f} ms", file=sys.stderr)
 
@@ -48,9 +49,9 @@ def main() -> None:
         campaign = ids[i % len(ids)]
         request = pl.DataFrame({"request_id": [f"req-{i}"], "campaign_id": [campaign], "served_at": [now]})
         t0 = time.perf_counter()
-        serve(context, request, 10, 0.4, rng)
+        serve(context, INITIAL, request, 10, 0.4, rng)
         t1 = time.perf_counter()
-        context.rank(campaign, 10)
+        context.rank(campaign, INITIAL.weights, 10)
         t2 = time.perf_counter()
         serve_ms.append((t1 - t0) * 1000)
         rank_ms.append((t2 - t1) * 1000)

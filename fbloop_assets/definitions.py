@@ -2,11 +2,11 @@
 
 import dagster as dg
 
-from fbloop_assets.defs import dataset, feedback, ingestion, loop, tuning, weights
+from fbloop_assets.defs import dataset, feedback, ingest, loop, tuning, weights
 from fbloop_assets.defs.resources import FbloopResource
 
 defs = dg.Definitions.merge(
-    ingestion.defs,
+    ingest.defs,
     feedback.defs,
     dataset.defs,
     weights.defs,

@@ -26,16 +26,17 @@ import numpy as np
 import polars as pl
 
 from fbloop_assets.daily_run import ingest_reference, run_day
-from fbloop_assets.lib.config import FbloopConfig
-from fbloop_assets.lib.lake import Lake
-from fbloop_assets.lib.metrics import coverage, gini
-from fbloop_assets.lib.registry import Registry
-from fbloop_assets.lib.simulate import SimParams, Simulation
-from fbloop_assets.lib.simulate.attacks import attack_schedule, attacks_on, days_by_attack
-from fbloop_assets.lib.simulate.run import write_manifest
-from fbloop_assets.lib.simulate.truth import true_ndcg
-from fbloop_assets.lib.store import DATABASE_URL_ENV, EMBEDDED_STORE, dispose_all
-from fbloop_assets.lib.suggest import Arms, ScoringContext, latest_partition, log_served, serve_arms
+from fbloop_assets.lib.common.config import FbloopConfig
+from fbloop_assets.lib.common.lake import Lake
+from fbloop_assets.lib.common.store import DATABASE_URL_ENV, EMBEDDED_STORE, dispose_all
+from fbloop_assets.lib.scoring.context import ScoringContext
+from fbloop_assets.lib.serving.suggest import Arms, log_served, serve_arms
+from fbloop_assets.lib.weights.metrics import coverage, gini
+from fbloop_assets.lib.weights.registry import Registry
+from fbloop_assets.simulate import SimParams, Simulation
+from fbloop_assets.simulate.attacks import attack_schedule, attacks_on, days_by_attack
+from fbloop_assets.simulate.run import write_manifest
+from fbloop_assets.simulate.truth import true_ndcg
 
 # What a demo writes under the data directory; `--fresh` removes exactly these.
 DEMO_FOLDERS = (
@@ -67,7 +68,7 @@ def clear_state(data_dir: Path) -> None:
 
 
 def _performance(lake: Lake, day: date) -> pl.DataFrame | None:
-    found = latest_partition(lake, "creator_performance", day)
+    found = lake.latest_partition("creator_performance", day)
     return pl.read_parquet(lake.table_path("creator_performance", found)) if found else None
 
 
@@ -117,7 +118,7 @@ def run_demo(
     def server(day: date, requests: pl.DataFrame) -> tuple[pl.DataFrame, list[Path]]:
         ingest_reference(day, instance)
         arms = Arms.current(registry, config.canary.share)
-        context = ScoringContext.from_lake(lake, day, arms.production)
+        context = ScoringContext.from_lake(lake, day)
         rng = np.random.default_rng([seed, 4, day.toordinal()])
         served = serve_arms(
             context, arms, requests, config.serving.slate_size, config.serving.temperature, rng

@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from fbloop_assets.lib.lake import Lake
+from fbloop_assets.lib.common.lake import Lake
 
 TEST_KEY_HEX = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 
@@ -92,7 +92,7 @@ def _admin_connection():  # type: ignore[no-untyped-def]
 
 @contextmanager
 def _fresh_database() -> Iterator[str]:
-    from fbloop_assets.lib.store import dispose_all
+    from fbloop_assets.lib.common.store import dispose_all
 
     admin = _admin_connection()
     name = f"fbloop_test_{uuid.uuid4().hex[:12]}"

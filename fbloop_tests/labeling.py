@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from fbloop_assets.lib.labels import LabelStore
-from fbloop_assets.lib.lake import Lake
-from fbloop_assets.lib.served import ServedRecommendations
+from fbloop_assets.lib.common.lake import Lake
+from fbloop_assets.lib.labeling.served import ServedRecommendations
+from fbloop_assets.lib.labeling.store import LabelStore
 from fbloop_tests.conftest import write_landing
 
 PASSWORD = "correct horse battery staple"

@@ -17,14 +17,14 @@ import pytest
 
 from fbloop_assets.cli import main
 from fbloop_assets.demo import served_exposure
-from fbloop_assets.lib.ingest import read_raw
-from fbloop_assets.lib.registry import INITIAL
-from fbloop_assets.lib.simulate import SimParams, Simulation
-from fbloop_assets.lib.simulate.attacks import attack_schedule, delay_conversions, parse_attacks
-from fbloop_assets.lib.simulate.params import ATTACKS
-from fbloop_assets.lib.simulate.run import write_manifest
-from fbloop_assets.lib.simulate.traffic import USEFUL_THRESHOLD, play_day
-from fbloop_assets.lib.simulate.world import make_world
+from fbloop_assets.lib.ingest.day import read_raw
+from fbloop_assets.lib.weights.registry import INITIAL
+from fbloop_assets.simulate import SimParams, Simulation
+from fbloop_assets.simulate.attacks import attack_schedule, delay_conversions, parse_attacks
+from fbloop_assets.simulate.params import ATTACKS
+from fbloop_assets.simulate.run import write_manifest
+from fbloop_assets.simulate.traffic import USEFUL_THRESHOLD, play_day
+from fbloop_assets.simulate.world import make_world
 
 START = date(2026, 3, 1)
 SIGNALS = 6_000

@@ -10,10 +10,10 @@ import pytest
 
 from fbloop_assets.cli import main
 from fbloop_assets.demo import run_demo
-from fbloop_assets.lib.config import load_config
-from fbloop_assets.lib.dataset import load_dataset
-from fbloop_assets.lib.lake import Lake
-from fbloop_assets.lib.registry import Registry
+from fbloop_assets.lib.common.config import load_config
+from fbloop_assets.lib.common.lake import Lake
+from fbloop_assets.lib.dataset.build import load_dataset
+from fbloop_assets.lib.weights.registry import Registry
 
 CONFIG = """
 [attribution_windows_days]

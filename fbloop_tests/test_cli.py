@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from fbloop_assets.cli import build_parser, main
-from fbloop_assets.lib.lake import Lake
+from fbloop_assets.lib.common.lake import Lake
 from fbloop_tests.tiny_world import DAY, write_tiny_day
 
 PROJECT = Path(__file__).resolve().parents[1]

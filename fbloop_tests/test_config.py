@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from fbloop_assets.lib.config import ConfigError, FbloopConfig, load_config, parse_config
+from fbloop_assets.lib.common.config import ConfigError, FbloopConfig, load_config, parse_config
 
 PROJECT = Path(__file__).resolve().parents[1]
 

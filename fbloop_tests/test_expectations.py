@@ -15,10 +15,11 @@ import polars as pl
 import pytest
 
 from fbloop_assets.defs.feedback.assets import normalized_feedback, quarantine
-from fbloop_assets.defs.ingestion.assets import ingestion_assets
+from fbloop_assets.defs.ingest.assets import ingestion_assets
 from fbloop_assets.defs.resources import FbloopResource
-from fbloop_assets.lib.config import FbloopConfig
-from fbloop_assets.lib.expectations import (
+from fbloop_assets.lib.common.config import FbloopConfig
+from fbloop_assets.lib.common.lake import Lake
+from fbloop_assets.lib.feedback.expectations import (
     UNIQUE_RULE,
     FailedExpectation,
     FeedbackValidation,
@@ -28,10 +29,9 @@ from fbloop_assets.lib.expectations import (
     stable_hash,
     validate_feedback,
 )
-from fbloop_assets.lib.ingest import ingest_day
-from fbloop_assets.lib.lake import Lake
-from fbloop_assets.lib.normalize import FEEDBACK_SCHEMA, normalize_day
-from fbloop_assets.lib.simulate import simulate
+from fbloop_assets.lib.feedback.normalize import FEEDBACK_SCHEMA, normalize_day
+from fbloop_assets.lib.ingest.day import ingest_day
+from fbloop_assets.simulate import simulate
 from fbloop_tests.conftest import write_landing
 from fbloop_tests.tiny_world import DAY, write_tiny_day
 
@@ -197,7 +197,9 @@ def test_data_docs_show_every_day_and_a_rerun_replaces_its_day(
 
 def test_great_expectations_is_imported_only_when_a_day_is_validated() -> None:
     # the import costs seconds; loading the definitions must not pay for it
-    code = "import sys, fbloop_assets.lib.expectations; assert 'great_expectations' not in sys.modules"
+    code = (
+        "import sys, fbloop_assets.lib.feedback.expectations; assert 'great_expectations' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -1,4 +1,4 @@
-"""The anonymized training export (`lib/export.py`) and its asset `feedback_export`."""
+"""The anonymized training export (`lib.dataset.export`) and its asset `feedback_export`."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import pytest
 
 from fbloop_assets.defs.dataset.export import feedback_export
 from fbloop_assets.defs.resources import FbloopResource
-from fbloop_assets.lib.export import EXPORT_COLUMNS, EXPORT_SCHEMA, ExportStats, export_training_pairs
-from fbloop_assets.lib.lake import Lake
-from fbloop_assets.lib.normalize import FEEDBACK_SCHEMA
+from fbloop_assets.lib.common.lake import Lake
+from fbloop_assets.lib.dataset.export import EXPORT_COLUMNS, EXPORT_SCHEMA, ExportStats, export_training_pairs
+from fbloop_assets.lib.feedback.normalize import FEEDBACK_SCHEMA
 
 DAY1, DAY2 = date(2026, 3, 1), date(2026, 3, 2)
 SERVED = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)

@@ -3,7 +3,7 @@
 import polars as pl
 import pytest
 
-from fbloop_assets.lib.features import FEATURES, INITIAL_WEIGHTS, eligible_pairs, scores
+from fbloop_assets.lib.scoring.features import FEATURES, INITIAL_WEIGHTS, eligible_pairs, scores
 
 CAMPAIGN = {
     "campaign_id": "camp-1",

@@ -1,12 +1,12 @@
-"""The data guards (`lib.guards.data`): label quality and outcome anomalies, pass, warn and fail."""
+"""The data guards (`lib.feedback.guards`): label quality and outcome anomalies, pass, warn and fail."""
 
 from datetime import date, timedelta
 
 import numpy as np
 import polars as pl
 
-from fbloop_assets.lib.config import AnomalyGuard, LabelQualityGuard
-from fbloop_assets.lib.guards.data import (
+from fbloop_assets.lib.common.config import AnomalyGuard, LabelQualityGuard
+from fbloop_assets.lib.feedback.guards import (
     HELD_BACK_SCHEMA,
     GuardResult,
     label_quality,

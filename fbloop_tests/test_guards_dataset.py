@@ -7,9 +7,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from fbloop_assets.lib.config import CompletenessGuard, DriftGuard, EvidenceGuard
-from fbloop_assets.lib.features import FEATURES
-from fbloop_assets.lib.guards.dataset import completeness, drift, evidence, privacy, psi
+from fbloop_assets.lib.common.config import CompletenessGuard, DriftGuard, EvidenceGuard
+from fbloop_assets.lib.dataset.guards import completeness, drift, evidence, privacy, psi
+from fbloop_assets.lib.scoring.features import FEATURES
 
 EVIDENCE = EvidenceGuard(min_records=100, min_labeled=10, min_segment_records=30)
 SEGMENTS = {"c-awareness": "awareness", "c-sales": "conversions", "c-sales-2": "conversions"}

@@ -20,9 +20,9 @@ from fbloop_assets.cli import main
 from fbloop_assets.defs.dataset.assets import feedback_dataset
 from fbloop_assets.defs.resources import FbloopResource
 from fbloop_assets.demo import run_demo
-from fbloop_assets.lib.audit import dataset_feedback
-from fbloop_assets.lib.config import load_config
-from fbloop_assets.lib.dataset import build_dataset
+from fbloop_assets.lib.audit.report import dataset_feedback
+from fbloop_assets.lib.common.config import load_config
+from fbloop_assets.lib.dataset.build import build_dataset
 from fbloop_tests.conftest import ProjectRun, project_env
 
 START = date(2026, 1, 1)

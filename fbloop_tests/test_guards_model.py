@@ -7,11 +7,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from fbloop_assets.lib.bootstrap import resampled_totals
-from fbloop_assets.lib.config import ExposureGuard, FbloopConfig, RegressionGuard, StepGuard
-from fbloop_assets.lib.evaluation import evaluate, exposure_metrics, paired_yields
-from fbloop_assets.lib.features import FEATURES, INITIAL_WEIGHTS
-from fbloop_assets.lib.guards.model import exposure, no_regression, relative_yield_interval, step_size
+from fbloop_assets.lib.common.bootstrap import resampled_totals
+from fbloop_assets.lib.common.config import ExposureGuard, FbloopConfig, RegressionGuard, StepGuard
+from fbloop_assets.lib.scoring.features import FEATURES, INITIAL_WEIGHTS
+from fbloop_assets.lib.weights.evaluation import evaluate, exposure_metrics, paired_yields
+from fbloop_assets.lib.weights.guards import exposure, no_regression, relative_yield_interval, step_size
 
 DAY = date(2026, 1, 1)
 PRODUCTION = dict.fromkeys(FEATURES, 1.0)

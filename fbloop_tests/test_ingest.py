@@ -5,8 +5,8 @@ from datetime import UTC, date, datetime
 import polars as pl
 import pytest
 
-from fbloop_assets.lib.ingest import coerce, ingest_day
-from fbloop_assets.lib.lake import Lake
+from fbloop_assets.lib.common.lake import Lake
+from fbloop_assets.lib.ingest.day import coerce, ingest_day
 from fbloop_tests.conftest import write_landing
 
 DAY = "2026-01-05"

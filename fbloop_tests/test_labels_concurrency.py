@@ -17,10 +17,10 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from fbloop_assets.lib.labels import LabelStore, label_events
-from fbloop_assets.lib.lake import Lake
-from fbloop_assets.lib.served import ServedRecommendations
-from fbloop_assets.lib.store import open_store
+from fbloop_assets.lib.common.lake import Lake
+from fbloop_assets.lib.common.store import open_store
+from fbloop_assets.lib.labeling.served import ServedRecommendations
+from fbloop_assets.lib.labeling.store import LabelStore, label_events
 from fbloop_tests.labeling import PASSWORD, write_served
 
 REVIEWERS = 20

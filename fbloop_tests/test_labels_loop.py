@@ -8,14 +8,14 @@ import polars as pl
 import pytest
 
 from fbloop_assets.defs.feedback.assets import normalized_feedback, quarantine
-from fbloop_assets.defs.ingestion.assets import ingestion_assets
+from fbloop_assets.defs.ingest.assets import ingestion_assets
 from fbloop_assets.defs.resources import FbloopResource
-from fbloop_assets.lib.config import parse_config
-from fbloop_assets.lib.dataset import build_dataset
-from fbloop_assets.lib.label_import import import_labels
-from fbloop_assets.lib.labels import Reviewer
-from fbloop_assets.lib.lake import Lake
-from fbloop_assets.lib.store import open_data_store
+from fbloop_assets.lib.common.config import parse_config
+from fbloop_assets.lib.common.lake import Lake
+from fbloop_assets.lib.common.store import open_data_store
+from fbloop_assets.lib.dataset.build import build_dataset
+from fbloop_assets.lib.labeling.imports import import_labels
+from fbloop_assets.lib.labeling.store import Reviewer
 from fbloop_tests.labeling import Clock, label_store
 from fbloop_tests.tiny_world import DAY, write_tiny_day
 

@@ -8,12 +8,18 @@ import polars as pl
 import pytest
 import sqlalchemy as sa
 
-from fbloop_assets.lib.agreement import krippendorff_alpha_nominal, label_agreement
-from fbloop_assets.lib.label_import import ImportFileError, import_labels
-from fbloop_assets.lib.labels import AlreadyLabeled, LabelError, NotFound, Reviewer, UnknownRecommendation
-from fbloop_assets.lib.lake import Lake
-from fbloop_assets.lib.served import ServedRecommendations
-from fbloop_assets.lib.store import MIGRATIONS, open_store
+from fbloop_assets.lib.common.agreement import krippendorff_alpha_nominal, label_agreement
+from fbloop_assets.lib.common.lake import Lake
+from fbloop_assets.lib.common.store import MIGRATIONS, open_store
+from fbloop_assets.lib.labeling.imports import ImportFileError, import_labels
+from fbloop_assets.lib.labeling.served import ServedRecommendations
+from fbloop_assets.lib.labeling.store import (
+    AlreadyLabeled,
+    LabelError,
+    NotFound,
+    Reviewer,
+    UnknownRecommendation,
+)
 from fbloop_tests.labeling import PASSWORD, Clock, label_store, write_served
 
 

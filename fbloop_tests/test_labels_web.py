@@ -9,11 +9,11 @@ import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
-from fbloop_assets.lib.config import FbloopConfig, LabelingConfig
-from fbloop_assets.lib.labels import LabelStore
-from fbloop_assets.lib.lake import Lake
-from fbloop_assets.lib.served import ServedRecommendations
-from fbloop_assets.lib.store import open_store
+from fbloop_assets.lib.common.config import FbloopConfig, LabelingConfig
+from fbloop_assets.lib.common.lake import Lake
+from fbloop_assets.lib.common.store import open_store
+from fbloop_assets.lib.labeling.served import ServedRecommendations
+from fbloop_assets.lib.labeling.store import LabelStore
 from fbloop_assets.web.app import create_app
 from fbloop_assets.web.security import session_secret
 from fbloop_tests.labeling import PASSWORD, write_served

@@ -23,12 +23,13 @@ from fbloop_assets.cli import main
 from fbloop_assets.daily_run import ingest_reference, run_day
 from fbloop_assets.defs.resources import FbloopResource
 from fbloop_assets.defs.weights.assets import production_weights, weights_evaluation
-from fbloop_assets.lib.config import load_config
-from fbloop_assets.lib.dataset import build_dataset
-from fbloop_assets.lib.lake import Lake, write_json
-from fbloop_assets.lib.registry import INITIAL, Registry, WeightsVersion
-from fbloop_assets.lib.simulate import SimParams, Simulation
-from fbloop_assets.lib.suggest import Arms, ScoringContext, log_served, serve_arms
+from fbloop_assets.lib.common.config import load_config
+from fbloop_assets.lib.common.lake import Lake, write_json
+from fbloop_assets.lib.dataset.build import build_dataset
+from fbloop_assets.lib.scoring.context import ScoringContext
+from fbloop_assets.lib.serving.suggest import Arms, log_served, serve_arms
+from fbloop_assets.lib.weights.registry import INITIAL, Registry, WeightsVersion
+from fbloop_assets.simulate import SimParams, Simulation
 from fbloop_tests.conftest import ProjectRun, project_env
 
 LOOP_CONFIG = """
@@ -103,12 +104,12 @@ def test_suggest_after_the_run_uses_the_promoted_version_and_ranks_differently(
 ) -> None:
     lake = in_loop_env.lake
     production = Registry.of(lake).production()
-    new = ScoringContext.from_lake(lake, LAST_DAY, production)
-    old = ScoringContext.from_lake(lake, LAST_DAY, INITIAL)
+    context = ScoringContext.from_lake(lake, LAST_DAY)
     changed = [
         c
-        for c in sorted(new.campaigns)
-        if new.rank(c, 10)["creator_id"].to_list() != old.rank(c, 10)["creator_id"].to_list()
+        for c in sorted(context.campaigns)
+        if context.rank(c, production.weights, 10)["creator_id"].to_list()
+        != context.rank(c, INITIAL.weights, 10)["creator_id"].to_list()
     ]
     assert changed, "the promoted weights rank no campaign differently from the hand-set default"
     assert main(["suggest", "--campaign", changed[0], "--k", "5", "--seed", "3", "--json"]) == 0
@@ -253,7 +254,7 @@ def test_a_planted_regression_is_rolled_back_and_rollback_restores_production(
     def server(day: date, requests: pl.DataFrame) -> tuple[pl.DataFrame, list[Path]]:
         ingest_reference(day, instance)
         arms = Arms.current(registry, config.canary.share)
-        context = ScoringContext.from_lake(lake, day, arms.production)
+        context = ScoringContext.from_lake(lake, day)
         served = serve_arms(context, arms, requests, 10, config.serving.temperature, np.random.default_rng(1))
         return served, log_served(lake, served, "suggest-test")
 
@@ -289,7 +290,7 @@ def test_a_planted_regression_is_rolled_back_and_rollback_restores_production(
     assert {k: after[k] for k in ("weights", "features", "parent")} == {
         k: before[k] for k in ("weights", "features", "parent")
     }
-    campaign = sorted(ScoringContext.from_lake(lake, LAST_DAY, INITIAL).campaigns)[0]
+    campaign = sorted(ScoringContext.from_lake(lake, LAST_DAY).campaigns)[0]
     assert main(["suggest", "--campaign", campaign, "--seed", "1", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["weights_version"] == previous
     assert main(["weights", "history", "--alias", "production", "--json"]) == 0

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from fbloop_assets.lib.metrics import coverage, gini, ips, ndcg_at_k, precision_at_k, snips
+from fbloop_assets.lib.weights.metrics import coverage, gini, ips, ndcg_at_k, precision_at_k, snips
 
 
 def test_ndcg_matches_a_hand_computed_case() -> None:

@@ -5,10 +5,10 @@ from datetime import UTC, date, datetime
 import polars as pl
 import pytest
 
-from fbloop_assets.lib.config import FbloopConfig, PrivacyConfig
-from fbloop_assets.lib.landing import typed_schema
-from fbloop_assets.lib.normalize import FEEDBACK_SCHEMA, normalize_day
-from fbloop_assets.lib.privacy import pseudonymize
+from fbloop_assets.lib.common.config import FbloopConfig, PrivacyConfig
+from fbloop_assets.lib.common.privacy import pseudonymize
+from fbloop_assets.lib.feedback.normalize import FEEDBACK_SCHEMA, normalize_day
+from fbloop_assets.lib.ingest.landing import typed_schema
 
 KEY = b"k" * 32
 DAY = date(2026, 1, 10)

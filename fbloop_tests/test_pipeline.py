@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from fbloop_assets.daily_run import RunFailed, run_day
-from fbloop_assets.lib.lake import Lake
+from fbloop_assets.lib.common.lake import Lake
 from fbloop_tests.tiny_world import DAY, write_tiny_day
 
 EXPECTED_READ = {

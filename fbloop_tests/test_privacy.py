@@ -8,7 +8,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from fbloop_assets.lib.privacy import PrivacyError, age_bucket, load_key, personal_data_findings, pseudonymize
+from fbloop_assets.lib.common.privacy import (
+    PrivacyError,
+    age_bucket,
+    load_key,
+    personal_data_findings,
+    pseudonymize,
+)
 
 
 def test_age_buckets_have_left_closed_edges() -> None:

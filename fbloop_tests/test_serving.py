@@ -5,7 +5,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from fbloop_assets.lib.serving import plackett_luce_slates, slate_propensities
+from fbloop_assets.lib.scoring.policy import plackett_luce_slates, slate_propensities
 
 
 def textbook_slate_probability(scores: np.ndarray, slate: tuple[int, ...], temperature: float) -> float:

@@ -7,11 +7,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from fbloop_assets.lib.ingest import read_raw
-from fbloop_assets.lib.registry import INITIAL
-from fbloop_assets.lib.simulate import SimParams, simulate
-from fbloop_assets.lib.simulate.traffic import play_day
-from fbloop_assets.lib.simulate.world import make_world
+from fbloop_assets.lib.ingest.day import read_raw
+from fbloop_assets.lib.weights.registry import INITIAL
+from fbloop_assets.simulate import SimParams, simulate
+from fbloop_assets.simulate.traffic import play_day
+from fbloop_assets.simulate.world import make_world
 
 START = date(2026, 3, 1)
 

@@ -18,8 +18,8 @@ import polars as pl
 import pytest
 
 from fbloop_assets.cli import main
-from fbloop_assets.lib.ingest import read_raw
-from fbloop_assets.lib.privacy import personal_data_findings
+from fbloop_assets.lib.common.privacy import personal_data_findings
+from fbloop_assets.lib.ingest.day import read_raw
 from fbloop_tests.conftest import TEST_KEY_HEX
 
 PROJECT = Path(__file__).resolve().parents[1]

@@ -10,11 +10,11 @@ from dataclasses import replace
 import polars as pl
 import pytest
 
-from fbloop_assets.lib.config import TuningConfig
-from fbloop_assets.lib.features import CreatorFeatures
-from fbloop_assets.lib.simulate.params import SimParams
-from fbloop_assets.lib.simulate.world import make_world
-from fbloop_assets.lib.tuning import CampaignTuning, suggestion_id, tune_campaign
+from fbloop_assets.lib.common.config import TuningConfig
+from fbloop_assets.lib.scoring.features import CreatorFeatures
+from fbloop_assets.lib.tuning.suggestions import CampaignTuning, suggestion_id, tune_campaign
+from fbloop_assets.simulate.params import SimParams
+from fbloop_assets.simulate.world import make_world
 from fbloop_tests.tuning_world import SEED, START, Played, pick_campaigns, planted_params, play
 
 FIELDS = {

@@ -15,8 +15,8 @@ import pytest
 
 from fbloop_assets.cli import main
 from fbloop_assets.daily_run import run_day
-from fbloop_assets.lib.lake import resolve_data_dir
-from fbloop_assets.lib.simulate import simulate
+from fbloop_assets.lib.common.lake import resolve_data_dir
+from fbloop_assets.simulate import simulate
 
 PROJECT = Path(__file__).resolve().parents[1]
 START = date(2026, 1, 1)

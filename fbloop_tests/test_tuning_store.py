@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from fbloop_assets.lib.store import dispose_all, open_store
-from fbloop_assets.lib.tuning_store import (
+from fbloop_assets.lib.common.store import dispose_all, open_store
+from fbloop_assets.lib.tuning.store import (
     UnknownSuggestion,
     decide,
     decisions,

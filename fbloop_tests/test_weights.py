@@ -7,12 +7,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from fbloop_assets.lib.config import TrainingConfig
-from fbloop_assets.lib.evaluation import exposure_metrics, off_policy_metrics, ranking_metrics
-from fbloop_assets.lib.features import FEATURES
-from fbloop_assets.lib.lake import Lake
-from fbloop_assets.lib.registry import INITIAL, Registry, UnknownVersion, WeightsVersion
-from fbloop_assets.lib.training import bounded_step, fit_direction, propensity_weights
+from fbloop_assets.lib.common.config import TrainingConfig
+from fbloop_assets.lib.common.lake import Lake
+from fbloop_assets.lib.scoring.features import FEATURES
+from fbloop_assets.lib.weights.evaluation import exposure_metrics, off_policy_metrics, ranking_metrics
+from fbloop_assets.lib.weights.registry import INITIAL, Registry, UnknownVersion, WeightsVersion
+from fbloop_assets.lib.weights.training import bounded_step, fit_direction, propensity_weights
 
 DAY = date(2026, 1, 1)
 

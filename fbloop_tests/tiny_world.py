@@ -7,7 +7,7 @@ consent) and 3 labels (1 duplicate).
 
 from __future__ import annotations
 
-from fbloop_assets.lib.lake import Lake
+from fbloop_assets.lib.common.lake import Lake
 from fbloop_tests.conftest import write_landing
 
 DAY = "2026-01-05"

@@ -15,11 +15,11 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
-from fbloop_assets.lib.registry import INITIAL
-from fbloop_assets.lib.simulate.params import SimParams
-from fbloop_assets.lib.simulate.traffic import play_day
-from fbloop_assets.lib.simulate.world import World, make_world
-from fbloop_assets.lib.tuning import daily_results
+from fbloop_assets.lib.tuning.suggestions import daily_results
+from fbloop_assets.lib.weights.registry import INITIAL
+from fbloop_assets.simulate.params import SimParams
+from fbloop_assets.simulate.traffic import play_day
+from fbloop_assets.simulate.world import World, make_world
 
 START = date(2026, 1, 1)
 SEED = 11

@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any
 
 from fbloop_assets.cli.common import emit, iso_date, progress
-from fbloop_assets.lib.lake import Lake
+from fbloop_assets.lib.common.lake import Lake
 
 
 def _days(lake: Lake, day: date | None) -> list[date]:
@@ -21,9 +21,9 @@ def _days(lake: Lake, day: date | None) -> list[date]:
 def cmd_list(args: argparse.Namespace) -> None:
     import polars as pl
 
-    from fbloop_assets.lib.lake import resolve_data_dir
-    from fbloop_assets.lib.releases import releases_of
-    from fbloop_assets.lib.store import open_data_store
+    from fbloop_assets.lib.common.lake import resolve_data_dir
+    from fbloop_assets.lib.common.store import open_data_store
+    from fbloop_assets.lib.feedback.releases import releases_of
 
     lake = Lake(resolve_data_dir())
     engine = open_data_store(lake.root)
@@ -68,9 +68,9 @@ def cmd_release(args: argparse.Namespace) -> None:
     import polars as pl
 
     from fbloop_assets.daily_run import ensure_dagster_home, rematerialize
-    from fbloop_assets.lib.lake import resolve_data_dir
-    from fbloop_assets.lib.releases import apply_releases, release
-    from fbloop_assets.lib.store import open_data_store
+    from fbloop_assets.lib.common.lake import resolve_data_dir
+    from fbloop_assets.lib.common.store import open_data_store
+    from fbloop_assets.lib.feedback.releases import apply_releases, release
 
     lake = Lake(resolve_data_dir())
     path = lake.table_path("held_back_feedback", args.date)

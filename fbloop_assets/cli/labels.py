@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from fbloop_assets.cli.common import emit, progress
-from fbloop_assets.lib.config import load_config
-from fbloop_assets.lib.label_import import FORMATS, import_labels
-from fbloop_assets.lib.labels import ROLES, LabelStore
-from fbloop_assets.lib.lake import Lake, resolve_data_dir
-from fbloop_assets.lib.served import ServedRecommendations
-from fbloop_assets.lib.store import open_data_store
+from fbloop_assets.lib.common.config import load_config
+from fbloop_assets.lib.common.lake import Lake, resolve_data_dir
+from fbloop_assets.lib.common.store import open_data_store
+from fbloop_assets.lib.labeling.imports import FORMATS, import_labels
+from fbloop_assets.lib.labeling.served import ServedRecommendations
+from fbloop_assets.lib.labeling.store import ROLES, LabelStore
 
 
 def _store(lake: Lake) -> LabelStore:

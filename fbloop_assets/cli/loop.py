@@ -1,56 +1,17 @@
-"""The loop's commands: simulate, run, demo, suggest, evaluate, export."""
+"""The loop's commands: run, suggest, evaluate, export."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import time
-from datetime import date
 from typing import Any
 
 from fbloop_assets.cli.common import emit as _emit
 from fbloop_assets.cli.common import iso_date as _iso_date
 from fbloop_assets.cli.common import positive as _positive
 from fbloop_assets.cli.common import progress as _progress
-from fbloop_assets.lib.lake import resolve_data_dir
-
-
-def _render_simulation(manifest: dict[str, Any]) -> str:
-    lines = [f"simulated {manifest['n_days']} day(s) from {manifest['start']} with seed {manifest['seed']}"]
-    for day, sources in manifest["days"].items():
-        parts = [f"{s} {sources[s]['rows']:,}" for s in ("recommendations", "outcome_signals", "labels")]
-        bad = sum(
-            sum(sources[s]["bad"].values())
-            for s in sources
-            if isinstance(sources[s], dict) and "bad" in sources[s]
-        )
-        lines.append(f"  {day}: {', '.join(parts)} rows ({bad} bad rows injected)")
-    pending = ", ".join(f"{s} {n:,}" for s, n in manifest["pending_after_range"].items()) or "none"
-    lines.append(f"  still to arrive after the last day (not written): {pending}")
-    lines.append(
-        f"landing zone: {manifest['data_dir']}/landing; truth and manifest: {manifest['data_dir']}/simulation"
-    )
-    return "\n".join(lines)
-
-
-def _simulate(args: argparse.Namespace) -> dict[str, Any]:
-    """Run the simulator with the command's world options; the manifest, with the data directory."""
-    from fbloop_assets.lib.simulate import simulate
-
-    data_dir = resolve_data_dir()
-    manifest = simulate(
-        data_dir,
-        days=args.days,
-        seed=args.seed,
-        start=args.start,
-        signals_per_day=args.signals_per_day,
-        progress=_progress,
-    )
-    return manifest | {"data_dir": str(data_dir)}
-
-
-def cmd_simulate(args: argparse.Namespace) -> None:
-    _emit(_simulate(args), args.json, _render_simulation)
+from fbloop_assets.lib.common.lake import resolve_data_dir
 
 
 def _render_day(summary: dict[str, Any]) -> str:
@@ -74,10 +35,10 @@ def _render_day(summary: dict[str, Any]) -> str:
     )
 
 
-def _preflight() -> None:
+def preflight() -> None:
     """Refuse a broken configuration or key before a run starts, not in the middle of it."""
-    from fbloop_assets.lib.config import load_config
-    from fbloop_assets.lib.privacy import load_key
+    from fbloop_assets.lib.common.config import load_config
+    from fbloop_assets.lib.common.privacy import load_key
 
     load_config()
     load_key(resolve_data_dir())
@@ -86,7 +47,7 @@ def _preflight() -> None:
 def cmd_run(args: argparse.Namespace) -> None:
     from fbloop_assets.daily_run import ensure_dagster_home, run_day
 
-    _preflight()
+    preflight()
     home = ensure_dagster_home()
     _progress(f"materializing the daily loop for {args.date} (instance {home})")
     started = time.perf_counter()
@@ -94,41 +55,6 @@ def cmd_run(args: argparse.Namespace) -> None:
     summary["seconds"] = round(time.perf_counter() - started, 2)
     _progress(f"done in {summary['seconds']} s")
     _emit(summary, args.json, _render_day)
-
-
-def cmd_demo(args: argparse.Namespace) -> None:
-    import dagster as dg
-
-    from fbloop_assets.daily_run import ensure_dagster_home
-    from fbloop_assets.demo import clear_state, render, run_demo
-    from fbloop_assets.lib.config import load_config
-    from fbloop_assets.lib.simulate.attacks import parse_attacks
-
-    attacks = parse_attacks(args.attack)  # an unknown name stops here, before any state changes
-    guards = None if args.guards is None else args.guards == "on"
-    _preflight()
-    home = ensure_dagster_home()
-    data_dir = resolve_data_dir()
-    if args.fresh:
-        clear_state(data_dir)
-    _progress(f"closed loop over {args.days} day(s), seed {args.seed}: data {data_dir}, instance {home}")
-    started = time.perf_counter()
-    with dg.DagsterInstance.get() as instance:
-        report = run_demo(
-            data_dir,
-            load_config(),
-            days=args.days,
-            seed=args.seed,
-            start=args.start,
-            signals_per_day=args.signals_per_day,
-            instance=instance,
-            progress=_progress,
-            guards=guards,
-            attacks=attacks,
-        )
-    report["seconds"] = round(time.perf_counter() - started, 1)
-    _progress(f"done in {report['seconds']} s")
-    _emit(report, args.json, render)
 
 
 def _render_slate(payload: dict[str, Any]) -> str:
@@ -149,23 +75,23 @@ def cmd_suggest(args: argparse.Namespace) -> None:
     import numpy as np
     import polars as pl
 
-    from fbloop_assets.lib.config import load_config
-    from fbloop_assets.lib.lake import Lake
-    from fbloop_assets.lib.registry import Registry
-    from fbloop_assets.lib.suggest import (
+    from fbloop_assets.lib.common.config import load_config
+    from fbloop_assets.lib.common.lake import Lake
+    from fbloop_assets.lib.scoring.context import ScoringContext
+    from fbloop_assets.lib.serving.suggest import (
         Arms,
-        ScoringContext,
         log_served,
         new_request_id,
         now_utc,
         serve_arms,
     )
+    from fbloop_assets.lib.weights.registry import Registry
 
     config = load_config()
     lake = Lake(resolve_data_dir())
     now = now_utc()
     arms = Arms.current(Registry.of(lake), config.canary.share)
-    context = ScoringContext.from_lake(lake, now.date(), arms.production)
+    context = ScoringContext.from_lake(lake, now.date())
     request_id = new_request_id()
     requests = pl.DataFrame({"request_id": [request_id], "campaign_id": [args.campaign], "served_at": [now]})
     rng = np.random.default_rng(args.seed)
@@ -189,9 +115,9 @@ def _load_weights(reference: str) -> tuple[str, dict[str, float]]:
     """A registry version id, or a JSON file holding ``{feature: weight}`` (or ``{"weights": {...}}``)."""
     from pathlib import Path
 
-    from fbloop_assets.lib.features import weight_vector
-    from fbloop_assets.lib.lake import Lake
-    from fbloop_assets.lib.registry import Registry
+    from fbloop_assets.lib.common.lake import Lake
+    from fbloop_assets.lib.scoring.features import weight_vector
+    from fbloop_assets.lib.weights.registry import Registry
 
     path = Path(reference)
     if path.suffix == ".json" or path.exists():
@@ -209,7 +135,7 @@ def _load_weights(reference: str) -> tuple[str, dict[str, float]]:
 
 
 def _render_evaluation(payload: dict[str, Any]) -> str:
-    from fbloop_assets.lib.evaluation import METRIC_NAMES
+    from fbloop_assets.lib.weights.evaluation import METRIC_NAMES
 
     names = list(payload["results"])
     width = max(len(n) for n in names) + 2
@@ -239,11 +165,11 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     import polars as pl
 
-    from fbloop_assets.lib.config import load_config
-    from fbloop_assets.lib.dataset import build_examples, closing_days, serving_pools
-    from fbloop_assets.lib.evaluation import evaluate
-    from fbloop_assets.lib.lake import Lake, days_between
-    from fbloop_assets.lib.registry import Registry
+    from fbloop_assets.lib.common.config import load_config
+    from fbloop_assets.lib.common.lake import Lake, days_between
+    from fbloop_assets.lib.dataset.build import build_examples, closing_days, serving_pools
+    from fbloop_assets.lib.weights.evaluation import evaluate
+    from fbloop_assets.lib.weights.registry import Registry
 
     if args.to < args.from_:
         raise ValueError(f"--to {args.to} is before --from {args.from_}")
@@ -293,9 +219,9 @@ def _render_export(stats: dict[str, Any]) -> str:
 def cmd_export(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from fbloop_assets.lib.export import export_training_pairs
-    from fbloop_assets.lib.lake import Lake
-    from fbloop_assets.lib.suggest import now_utc
+    from fbloop_assets.lib.common.lake import Lake
+    from fbloop_assets.lib.dataset.export import export_training_pairs
+    from fbloop_assets.lib.serving.suggest import now_utc
 
     lake = Lake(resolve_data_dir())
     now = now_utc()
@@ -308,60 +234,14 @@ def cmd_export(args: argparse.Namespace) -> None:
     _emit(stats.as_dict(), args.json, _render_export)
 
 
-def _world_options(parser: argparse.ArgumentParser, signals_per_day: int) -> None:
-    """The flags that shape the simulated world, shared by `simulate` and `demo`."""
-    parser.add_argument(
-        "--start", type=_iso_date, default=date(2026, 1, 1), help="first day, YYYY-MM-DD (2026-01-01)"
-    )
-    parser.add_argument(
-        "--signals-per-day",
-        type=_positive,
-        default=signals_per_day,
-        help=f"outcome signals per day ({signals_per_day})",
-    )
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the loop's commands to the `fbloop` parser."""
-    sim = sub.add_parser("simulate", help="write a synthetic influencer world into the landing zone")
-    sim.add_argument("--days", type=_positive, required=True, help="number of days to simulate")
-    sim.add_argument("--seed", type=int, required=True, help="random seed (same seed, same files)")
-    _world_options(sim, 20_000)
-    sim.add_argument("--json", action="store_true", help="print the simulation manifest as JSON")
-    sim.set_defaults(func=cmd_simulate)
-
     run = sub.add_parser(
         "run", help="materialize the daily loop for one partition on the configured instance"
     )
     run.add_argument("--date", type=_iso_date, required=True, help="the UTC day to run, YYYY-MM-DD")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     run.set_defaults(func=cmd_run)
-
-    demo = sub.add_parser(
-        "demo", help="the closed loop: serve with production weights, simulate the world, run the daily loop"
-    )
-    demo.add_argument("--days", type=_positive, default=14, help="number of days (14)")
-    demo.add_argument("--seed", type=int, default=7, help="random seed (7)")
-    _world_options(demo, 40_000)
-    demo.add_argument(
-        "--fresh",
-        action="store_true",
-        help="first remove an earlier demo's data (landing, warehouse, weights, ...)",
-    )
-    demo.add_argument(
-        "--guards",
-        choices=("on", "off"),
-        default=None,
-        help="run the guards (on) or only report them (off); default: guards.enabled of the config",
-    )
-    demo.add_argument(
-        "--attack",
-        default="",
-        metavar="NAMES",
-        help="attacks on their standard days, comma-separated: label-flood, bot-spike, late-conversions",
-    )
-    demo.add_argument("--json", action="store_true", help="print the per-day reports as JSON")
-    demo.set_defaults(func=cmd_demo)
 
     suggest = sub.add_parser(
         "suggest", help="rank creators for a campaign with the weights in force, log the slate"

@@ -6,11 +6,11 @@ import argparse
 from typing import Any
 
 from fbloop_assets.cli.common import emit, iso_date
-from fbloop_assets.lib.lake import Lake, resolve_data_dir
+from fbloop_assets.lib.common.lake import Lake, resolve_data_dir
 
 
 def _money_or_rate(kpi: str, value: float | None) -> str:
-    from fbloop_assets.lib.tuning import KPIS
+    from fbloop_assets.lib.tuning.suggestions import KPIS
 
     for pair in KPIS.values():
         for k in pair:
@@ -48,9 +48,9 @@ def _render(payload: dict[str, Any]) -> str:
 
 
 def cmd_show(args: argparse.Namespace) -> None:
-    from fbloop_assets.lib.store import open_data_store
-    from fbloop_assets.lib.tuning import load_record
-    from fbloop_assets.lib.tuning_store import decisions
+    from fbloop_assets.lib.common.store import open_data_store
+    from fbloop_assets.lib.tuning.store import decisions
+    from fbloop_assets.lib.tuning.suggestions import load_record
 
     lake = Lake(resolve_data_dir())
     record = load_record(lake, args.date)
@@ -75,8 +75,8 @@ def cmd_show(args: argparse.Namespace) -> None:
 
 def _cmd_decide(decision: str) -> Any:
     def run(args: argparse.Namespace) -> None:
-        from fbloop_assets.lib.store import open_data_store
-        from fbloop_assets.lib.tuning_store import decide
+        from fbloop_assets.lib.common.store import open_data_store
+        from fbloop_assets.lib.tuning.store import decide
 
         row = decide(open_data_store(resolve_data_dir()), args.suggestion_id, decision, args.reason)
         s = row["suggestion"]

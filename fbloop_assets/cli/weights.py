@@ -6,9 +6,9 @@ import argparse
 from typing import Any
 
 from fbloop_assets.cli.common import emit, iso_date
-from fbloop_assets.lib.lake import Lake, resolve_data_dir
-from fbloop_assets.lib.registry import ALIASES, AliasMove, Registry
-from fbloop_assets.lib.store import current_actor
+from fbloop_assets.lib.common.lake import Lake, resolve_data_dir
+from fbloop_assets.lib.common.store import current_actor
+from fbloop_assets.lib.weights.registry import ALIASES, AliasMove, Registry
 
 
 def _registry() -> Registry:
@@ -177,7 +177,7 @@ def _render_audit(payload: dict[str, Any]) -> str:
 
 
 def cmd_audit(args: argparse.Namespace) -> None:
-    from fbloop_assets.lib.audit import audit_label, audit_partition, audit_weights
+    from fbloop_assets.lib.audit.report import audit_label, audit_partition, audit_weights
 
     lake = Lake(resolve_data_dir())
     registry = Registry.of(lake)

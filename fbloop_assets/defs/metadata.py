@@ -5,7 +5,7 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
-from fbloop_assets.lib.guards.outcome import GuardOutcome
+from fbloop_assets.lib.common.outcome import GuardOutcome
 
 
 def partition_day(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> date:

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from fbloop_assets.lib.config import FbloopConfig, load_config
-from fbloop_assets.lib.lake import Lake, resolve_data_dir
-from fbloop_assets.lib.privacy import load_key
+from fbloop_assets.lib.common.config import FbloopConfig, load_config
+from fbloop_assets.lib.common.lake import Lake, resolve_data_dir
+from fbloop_assets.lib.common.privacy import load_key
 
 
 class FbloopResource(dg.ConfigurableResource):

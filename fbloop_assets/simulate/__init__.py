@@ -5,7 +5,7 @@ in docs/simulator.md. The pipeline never imports this package; only tests, bench
 demo do, and only evaluation reports may read the truth it writes under ``<data>/simulation/``.
 """
 
-from fbloop_assets.lib.simulate.params import SimParams
-from fbloop_assets.lib.simulate.run import Simulation, simulate, simulation_dir
+from fbloop_assets.simulate.params import SimParams
+from fbloop_assets.simulate.run import Simulation, simulate, simulation_dir
 
 __all__ = ["SimParams", "Simulation", "simulate", "simulation_dir"]

@@ -24,11 +24,11 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from fbloop_assets.lib.ingest import day_bounds
-from fbloop_assets.lib.landing import typed_schema
-from fbloop_assets.lib.simulate.params import ATTACKS, SimParams
-from fbloop_assets.lib.simulate.traffic import USEFUL_THRESHOLD
-from fbloop_assets.lib.simulate.world import World
+from fbloop_assets.lib.ingest.day import day_bounds
+from fbloop_assets.lib.ingest.landing import typed_schema
+from fbloop_assets.simulate.params import ATTACKS, SimParams
+from fbloop_assets.simulate.traffic import USEFUL_THRESHOLD
+from fbloop_assets.simulate.world import World
 
 LABEL_FLOOD, BOT_SPIKE, LATE_CONVERSIONS = ATTACKS
 _HOUR_US = 3_600_000_000

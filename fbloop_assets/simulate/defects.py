@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from fbloop_assets.lib.landing import ID_COLUMN, Reason, typed_schema
+from fbloop_assets.lib.ingest.landing import ID_COLUMN, Reason, typed_schema
 
 # For each source and defect: the column to break and the value that breaks it (None: empty).
 _FUTURE = object()  # placeholder for "three hours after the arrival day ends"

@@ -24,11 +24,11 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from fbloop_assets.lib.ingest import day_bounds
-from fbloop_assets.lib.lake import Lake, atomic_path, write_parquet
-from fbloop_assets.lib.landing import Reason
-from fbloop_assets.lib.registry import INITIAL
-from fbloop_assets.lib.simulate.attacks import (
+from fbloop_assets.lib.common.lake import Lake, atomic_path, write_parquet
+from fbloop_assets.lib.ingest.day import day_bounds
+from fbloop_assets.lib.ingest.landing import Reason
+from fbloop_assets.lib.weights.registry import INITIAL
+from fbloop_assets.simulate.attacks import (
     ATTACK_ROW_SCHEMA,
     BOT_SPIKE,
     LABEL_FLOOD,
@@ -44,10 +44,10 @@ from fbloop_assets.lib.simulate.attacks import (
     reviewer_for,
     with_truth,
 )
-from fbloop_assets.lib.simulate.defects import with_bad_rows
-from fbloop_assets.lib.simulate.params import SimParams
-from fbloop_assets.lib.simulate.traffic import day_requests, respond, serve_with_world
-from fbloop_assets.lib.simulate.world import World, make_world
+from fbloop_assets.simulate.defects import with_bad_rows
+from fbloop_assets.simulate.params import SimParams
+from fbloop_assets.simulate.traffic import day_requests, respond, serve_with_world
+from fbloop_assets.simulate.world import World, make_world
 
 EVENT_TIME = {"outcome_signals": "timestamp", "labels": "labeled_at"}
 # What the simulator delivers each day, (source, file); a re-run replaces exactly these files.

@@ -17,12 +17,13 @@ from datetime import UTC, date, datetime, time
 import numpy as np
 import polars as pl
 
-from fbloop_assets.lib.features import tier_index
-from fbloop_assets.lib.landing import AGE_BUCKETS, typed_schema
-from fbloop_assets.lib.registry import WeightsVersion
-from fbloop_assets.lib.simulate.params import COMMENTS, COUNTRIES, SimParams
-from fbloop_assets.lib.simulate.world import World
-from fbloop_assets.lib.suggest import ScoringContext, serve
+from fbloop_assets.lib.ingest.landing import AGE_BUCKETS, typed_schema
+from fbloop_assets.lib.scoring.context import ScoringContext
+from fbloop_assets.lib.scoring.features import tier_index
+from fbloop_assets.lib.serving.suggest import serve
+from fbloop_assets.lib.weights.registry import WeightsVersion
+from fbloop_assets.simulate.params import COMMENTS, COUNTRIES, SimParams
+from fbloop_assets.simulate.world import World
 
 _HOUR_US = 3_600_000_000
 _DAY_US = 24 * _HOUR_US
@@ -69,8 +70,8 @@ def serve_with_world(
     world: World, requests: pl.DataFrame, weights: WeightsVersion, params: SimParams, rng: np.random.Generator
 ) -> pl.DataFrame:
     """Serve ``requests`` through fbloop's suggestion code, scored against the world's catalog."""
-    context = ScoringContext.build(world.campaigns, world.creators, None, weights)
-    return serve(context, requests, params.slate_size, params.serving_temperature, rng)
+    context = ScoringContext.build(world.campaigns, world.creators, None)
+    return serve(context, weights, requests, params.slate_size, params.serving_temperature, rng)
 
 
 def _platform_reports(

@@ -12,9 +12,9 @@ from datetime import date
 import numpy as np
 import polars as pl
 
-from fbloop_assets.lib.features import CreatorFeatures, weight_vector
-from fbloop_assets.lib.metrics import ndcg_at_k
-from fbloop_assets.lib.simulate.world import World
+from fbloop_assets.lib.scoring.features import CreatorFeatures, weight_vector
+from fbloop_assets.lib.weights.metrics import ndcg_at_k
+from fbloop_assets.simulate.world import World
 
 
 def true_ndcg(

@@ -15,9 +15,9 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
-from fbloop_assets.lib.features import TIER_BENCHMARK_ER, eligible_pairs
-from fbloop_assets.lib.landing import AGE_BUCKETS, LIST_SEPARATOR, OBJECTIVES
-from fbloop_assets.lib.simulate.params import (
+from fbloop_assets.lib.ingest.landing import AGE_BUCKETS, LIST_SEPARATOR, OBJECTIVES
+from fbloop_assets.lib.scoring.features import TIER_BENCHMARK_ER, eligible_pairs
+from fbloop_assets.simulate.params import (
     AGE_BUCKET_SHARES,
     BRAND_WORDS,
     COUNTRIES,

@@ -34,9 +34,12 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from fbloop_assets.lib.agreement import label_agreement
-from fbloop_assets.lib.config import FbloopConfig
-from fbloop_assets.lib.labels import (
+from fbloop_assets.lib.common.agreement import label_agreement
+from fbloop_assets.lib.common.config import FbloopConfig
+from fbloop_assets.lib.common.lake import Lake
+from fbloop_assets.lib.labeling.queue import build_queue, item_card
+from fbloop_assets.lib.labeling.served import ServedRecommendations
+from fbloop_assets.lib.labeling.store import (
     MAX_ID,
     AlreadyLabeled,
     LabelError,
@@ -46,9 +49,6 @@ from fbloop_assets.lib.labels import (
     UnknownRecommendation,
     validate_label,
 )
-from fbloop_assets.lib.lake import Lake
-from fbloop_assets.lib.review_queue import build_queue, item_card
-from fbloop_assets.lib.served import ServedRecommendations
 from fbloop_assets.web.security import CSRF_FIELD, CSRF_HEADER, SecurityHeaders, csrf_token, csrf_valid
 
 HERE = Path(__file__).resolve().parent
@@ -442,7 +442,7 @@ def create_app(
     served: ServedRecommendations | None = None,
 ) -> Starlette:
     """The web app over ``lake``'s served recommendations and label store."""
-    from fbloop_assets.lib.store import open_data_store
+    from fbloop_assets.lib.common.store import open_data_store
 
     served = served or ServedRecommendations(lake)
     store = store or LabelStore(open_data_store(lake.root), served)

@@ -19,7 +19,7 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fbloop_assets.lib.lake import atomic_path
+from fbloop_assets.lib.common.lake import atomic_path
 
 SECRET_ENV = "FBLOOP_SESSION_SECRET"
 CSRF_FIELD = "csrf_token"

@@ -10,11 +10,11 @@ import polars as pl
 from fbloop_assets.defs.metadata import check_result, md_table, partition_day
 from fbloop_assets.defs.partitions import daily_partitions, window_dep
 from fbloop_assets.defs.resources import FbloopResource
-from fbloop_assets.lib.config import FbloopConfig
-from fbloop_assets.lib.dataset import FeedbackDataset, build_dataset, closing_days, load_dataset
-from fbloop_assets.lib.guards.dataset import completeness, drift, evidence, privacy
-from fbloop_assets.lib.guards.outcome import GuardOutcome, enforce
-from fbloop_assets.lib.lake import Lake, write_json
+from fbloop_assets.lib.common.config import FbloopConfig
+from fbloop_assets.lib.common.lake import Lake, write_json
+from fbloop_assets.lib.common.outcome import GuardOutcome, enforce
+from fbloop_assets.lib.dataset.build import FeedbackDataset, build_dataset, closing_days, load_dataset
+from fbloop_assets.lib.dataset.guards import completeness, drift, evidence, privacy
 
 # The lineage graph shows the default window (7 serving days closing 7 days before the loop
 # day); the partitions actually read follow the configuration and are listed in the manifest.

@@ -8,9 +8,9 @@ import polars as pl
 from fbloop_assets.defs.metadata import check_result, column_schema, partition_day
 from fbloop_assets.defs.partitions import daily_partitions, window_dep
 from fbloop_assets.defs.resources import FbloopResource
-from fbloop_assets.lib.export import EXPORT_SCHEMA, export_training_pairs
-from fbloop_assets.lib.guards.dataset import privacy
-from fbloop_assets.lib.guards.outcome import enforce
+from fbloop_assets.lib.common.outcome import enforce
+from fbloop_assets.lib.dataset.export import EXPORT_SCHEMA, export_training_pairs
+from fbloop_assets.lib.dataset.guards import privacy
 
 # The lineage graph shows the default window (7 days); the partitions actually read follow
 # `days_back` and are listed in the metadata (days_read, days_missing).

@@ -6,11 +6,11 @@ import polars as pl
 from fbloop_assets.defs.metadata import column_schema, counts_table, md_table, partition_day, preview
 from fbloop_assets.defs.partitions import daily_partitions, window_dep
 from fbloop_assets.defs.resources import FbloopResource
-from fbloop_assets.lib.expectations import FeedbackValidation, data_docs_dir, validate_feedback
-from fbloop_assets.lib.ingest import empty_rejects, empty_typed
-from fbloop_assets.lib.lake import days_ending, frame_fingerprint, sink_parquet, write_parquet
-from fbloop_assets.lib.normalize import normalize_plan
-from fbloop_assets.lib.privacy import personal_data_findings
+from fbloop_assets.lib.common.lake import days_ending, frame_fingerprint, sink_parquet, write_parquet
+from fbloop_assets.lib.common.privacy import personal_data_findings
+from fbloop_assets.lib.feedback.expectations import FeedbackValidation, data_docs_dir, validate_feedback
+from fbloop_assets.lib.feedback.normalize import normalize_plan
+from fbloop_assets.lib.ingest.day import empty_rejects, empty_typed
 
 # The partition mapping shows the default lookback in the lineage graph; the files actually read
 # follow ingestion.recommendation_lookback_days and are listed in the metadata.

@@ -9,19 +9,19 @@ from fbloop_assets.defs.feedback.assets import normalized_feedback
 from fbloop_assets.defs.metadata import check_result, md_table, partition_day, preview
 from fbloop_assets.defs.partitions import daily_partitions, window_dep
 from fbloop_assets.defs.resources import FbloopResource
-from fbloop_assets.lib.dataset import drop_held_back
-from fbloop_assets.lib.guards.data import (
+from fbloop_assets.lib.common.lake import Lake, days_ending, frame_fingerprint, write_json, write_parquet
+from fbloop_assets.lib.common.outcome import enforce
+from fbloop_assets.lib.common.store import open_data_store
+from fbloop_assets.lib.dataset.build import drop_held_back
+from fbloop_assets.lib.feedback.guards import (
     COUNTS_SCHEMA,
     empty_held_back,
     label_quality,
     outcome_anomalies,
     outcome_counts,
 )
-from fbloop_assets.lib.guards.outcome import enforce
-from fbloop_assets.lib.lake import Lake, days_ending, frame_fingerprint, write_json, write_parquet
-from fbloop_assets.lib.normalize import FEEDBACK_SCHEMA
-from fbloop_assets.lib.releases import apply_releases, releases_of
-from fbloop_assets.lib.store import open_data_store
+from fbloop_assets.lib.feedback.normalize import FEEDBACK_SCHEMA
+from fbloop_assets.lib.feedback.releases import apply_releases, releases_of
 
 # The lineage graph shows the default trailing windows; the days actually read follow
 # guards.anomalies.trailing_days and guards.label_quality.trailing_days (listed in the metadata).

@@ -6,8 +6,8 @@ import polars as pl
 from fbloop_assets.defs.metadata import partition_day, preview
 from fbloop_assets.defs.partitions import daily_partitions, window_dep
 from fbloop_assets.defs.resources import FbloopResource
-from fbloop_assets.lib import performance as perf
-from fbloop_assets.lib.lake import days_ending, frame_fingerprint, write_parquet
+from fbloop_assets.lib.common.lake import days_ending, frame_fingerprint, write_parquet
+from fbloop_assets.lib.feedback import performance as perf
 
 # The lineage graph shows the default window; the days actually read follow
 # performance.window_days and are listed in the metadata.

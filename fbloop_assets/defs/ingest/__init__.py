@@ -2,6 +2,6 @@
 
 import dagster as dg
 
-from fbloop_assets.defs.ingestion.assets import ingestion_assets
+from fbloop_assets.defs.ingest.assets import ingestion_assets
 
 defs = dg.Definitions(assets=ingestion_assets)

@@ -13,11 +13,11 @@ import dagster as dg
 from fbloop_assets.defs.metadata import column_schema, counts_table, partition_day
 from fbloop_assets.defs.partitions import daily_partitions
 from fbloop_assets.defs.resources import FbloopResource
-from fbloop_assets.lib.agreement import label_agreement
-from fbloop_assets.lib.ingest import DayIngest, add_store_labels, ingest_day
-from fbloop_assets.lib.labels import LabelStore
-from fbloop_assets.lib.lake import Lake, frame_fingerprint, write_parquet
-from fbloop_assets.lib.store import open_data_store
+from fbloop_assets.lib.common.agreement import label_agreement
+from fbloop_assets.lib.common.lake import Lake, frame_fingerprint, write_parquet
+from fbloop_assets.lib.common.store import open_data_store
+from fbloop_assets.lib.ingest.day import DayIngest, add_store_labels, ingest_day
+from fbloop_assets.lib.labeling.store import LabelStore
 
 _DESCRIPTIONS = {
     "creators": (

@@ -12,12 +12,12 @@ import polars as pl
 from fbloop_assets.defs.metadata import md_table, partition_day
 from fbloop_assets.defs.partitions import daily_partitions, window_dep
 from fbloop_assets.defs.resources import FbloopResource
-from fbloop_assets.lib import tuning
-from fbloop_assets.lib.dataset import load_dataset, serving_window
-from fbloop_assets.lib.features import CreatorFeatures
-from fbloop_assets.lib.lake import days_ending, frame_fingerprint, write_json, write_parquet
-from fbloop_assets.lib.store import open_data_store
-from fbloop_assets.lib.tuning_store import decisions, save_suggestions
+from fbloop_assets.lib.common.lake import days_ending, frame_fingerprint, write_json, write_parquet
+from fbloop_assets.lib.common.store import open_data_store
+from fbloop_assets.lib.dataset.build import load_dataset, serving_window
+from fbloop_assets.lib.scoring.features import CreatorFeatures
+from fbloop_assets.lib.tuning import suggestions as tuning
+from fbloop_assets.lib.tuning.store import decisions, save_suggestions
 
 # The lineage graph shows the default window; the days actually read follow tuning.window_days.
 DEFAULT_WINDOW_DAYS = 14

@@ -12,13 +12,13 @@ import polars as pl
 from fbloop_assets.defs.metadata import check_result, md_table, partition_day
 from fbloop_assets.defs.partitions import daily_partitions
 from fbloop_assets.defs.resources import FbloopResource
-from fbloop_assets.lib.dataset import drop_held_back, load_dataset, serving_pools
-from fbloop_assets.lib.evaluation import METRIC_NAMES, evaluate, paired_yields
-from fbloop_assets.lib.features import FEATURES
-from fbloop_assets.lib.guards.model import exposure, no_regression, step_size
-from fbloop_assets.lib.guards.outcome import GuardOutcome, enforce
-from fbloop_assets.lib.lake import Lake, days_between, write_json
-from fbloop_assets.lib.registry import (
+from fbloop_assets.lib.common.lake import Lake, days_between, write_json
+from fbloop_assets.lib.common.outcome import GuardOutcome, enforce
+from fbloop_assets.lib.dataset.build import drop_held_back, load_dataset, serving_pools
+from fbloop_assets.lib.scoring.features import FEATURES
+from fbloop_assets.lib.weights.evaluation import METRIC_NAMES, evaluate, paired_yields
+from fbloop_assets.lib.weights.guards import exposure, no_regression, step_size
+from fbloop_assets.lib.weights.registry import (
     ALIASES,
     Evaluation,
     LaterDecision,
@@ -26,8 +26,8 @@ from fbloop_assets.lib.registry import (
     WeightsVersion,
     now_iso,
 )
-from fbloop_assets.lib.rollout import DayOutcome, review_canary, slate_outcomes, stage
-from fbloop_assets.lib.training import candidate_weights as fit_candidate
+from fbloop_assets.lib.weights.rollout import DayOutcome, review_canary, slate_outcomes, stage
+from fbloop_assets.lib.weights.training import candidate_weights as fit_candidate
 
 
 def _record(lake: Lake, asset: str, day: Any) -> dict[str, Any]:

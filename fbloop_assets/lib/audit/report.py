@@ -19,9 +19,9 @@ from typing import Any, Protocol
 
 import polars as pl
 
-from fbloop_assets.lib.dataset import drop_withheld, load_dataset
-from fbloop_assets.lib.lake import Lake
-from fbloop_assets.lib.registry import AliasMove, Registry
+from fbloop_assets.lib.common.lake import Lake
+from fbloop_assets.lib.dataset.build import drop_withheld, load_dataset
+from fbloop_assets.lib.weights.registry import AliasMove, Registry
 
 SERVING_ALIASES = ("production", "canary")
 # Warehouse tables written as a side output of another asset: whose materialization wrote them.

@@ -1,1 +1,2 @@
-"""Shared by every stage: configuration, the lake (paths, atomic writes), fbloop's database, privacy primitives, statistics helpers, the guard outcome type."""
+"""Shared by every stage: configuration, the lake (paths, atomic writes), fbloop's database,
+privacy primitives, statistics helpers and the guard outcome type."""

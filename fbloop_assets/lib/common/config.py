@@ -219,7 +219,8 @@ class ExpectationsGuard:
 
 @dataclass(frozen=True)
 class GuardsConfig:
-    """The asset checks that throttle the loop (see `lib.guards`)."""
+    """The asset checks that throttle the loop (the `guards` modules of the feedback, dataset and
+    weights stages)."""
 
     # true: a failed guard is an ERROR that blocks promotion, and suspicious rows are held back.
     # false: every guard only reports (WARN) and nothing is held back (the unguarded loop).

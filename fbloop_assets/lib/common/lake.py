@@ -30,7 +30,7 @@ from typing import Any
 
 import polars as pl
 
-from fbloop_assets.lib.landing import FILE_SUFFIXES
+FILE_SUFFIXES = (".csv", ".jsonl", ".parquet")  # the landing file formats
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,14 @@ class Lake:
         folder = self.root / "warehouse" / asset
         days = [p.stem for p in folder.glob("*.parquet")] if folder.is_dir() else []
         return date.fromisoformat(min(days)) if days else None
+
+    def latest_partition(self, asset: str, up_to: date) -> date | None:
+        """The latest materialized daily file of ``asset`` on or before ``up_to``."""
+        folder = self.root / "warehouse" / asset
+        if not folder.is_dir():
+            return None
+        days = sorted(d for p in folder.glob("*.parquet") if (d := date.fromisoformat(p.stem)) <= up_to)
+        return days[-1] if days else None
 
     def record_path(self, asset: str, day: date) -> Path:
         """A small JSON record of an asset's daily decision (dataset version, candidate, promotion)."""

@@ -18,7 +18,7 @@ from typing import Any
 
 import polars as pl
 
-from fbloop_assets.lib.lake import atomic_path
+from fbloop_assets.lib.common.lake import atomic_path
 
 KEY_ENV = "FBLOOP_PSEUDONYM_KEY"
 KEY_FILE_ENV = "FBLOOP_PSEUDONYM_KEY_FILE"

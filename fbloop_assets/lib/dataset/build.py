@@ -9,7 +9,7 @@ instead, as a naive loop's would: the experiment's unguarded arm.) Each example 
 - the recommendation as served (request, campaign, creator, rank, score, propensity, weights
   version, serving day) and its features φ as they were when it was served: computed from the
   campaign and creator snapshots of the serving day and the creator performance known the day
-  before, exactly what `suggest` scored it with;
+  before, exactly what serving scored it with;
 - its outcomes summed inside their attribution windows (impressions, engagements, clicks,
   conversions), counted once per ``feedback_id`` even if a signal was delivered on two days;
 - its labels: how many, the share judged useful and the mean confidence; a label that a reviewer
@@ -40,11 +40,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from fbloop_assets.lib.config import FbloopConfig
-from fbloop_assets.lib.features import FEATURES
-from fbloop_assets.lib.lake import Lake, days_between, days_ending, write_json, write_parquet
-from fbloop_assets.lib.registry import INITIAL
-from fbloop_assets.lib.suggest import ScoringContext
+from fbloop_assets.lib.common.config import FbloopConfig
+from fbloop_assets.lib.common.lake import Lake, days_between, days_ending, write_json, write_parquet
+from fbloop_assets.lib.scoring.context import ScoringContext
+from fbloop_assets.lib.scoring.features import FEATURES
 
 OUTCOME_COLUMNS = {
     "impression": "impressions",
@@ -95,15 +94,15 @@ def in_holdout(request_ids: pl.Series, share: float) -> pl.Series:
 
 
 def serving_pools(lake: Lake, days: list[date]) -> pl.DataFrame:
-    """Every eligible (serving day, campaign, creator) with φ as `suggest` computed it that day."""
+    """Every eligible (serving day, campaign, creator) with φ as serving computed it that day."""
     frames = []
     for day in days:
         try:
-            context = ScoringContext.from_lake(lake, day, INITIAL)
+            context = ScoringContext.from_lake(lake, day)
         except FileNotFoundError:
             continue
         for campaign_id in context.campaigns:
-            ids, phi, _ = context.pool(campaign_id)
+            ids, phi = context.pool(campaign_id)
             frames.append(
                 pl.DataFrame(
                     {"serving_day": day, "campaign_id": campaign_id, "creator_id": ids}

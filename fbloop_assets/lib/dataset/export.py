@@ -36,16 +36,16 @@ from typing import Any
 
 import polars as pl
 
-from fbloop_assets.lib.dataset import (
+from fbloop_assets.lib.common.lake import Lake, atomic_path, days_ending
+from fbloop_assets.lib.dataset.build import (
     OUTCOME_COLUMNS,
     SERVED_COLUMNS,
     drop_withheld,
     feedback_aggregates,
     feedback_masks,
 )
-from fbloop_assets.lib.ingest import day_bounds
-from fbloop_assets.lib.lake import Lake, atomic_path, days_ending
-from fbloop_assets.lib.normalize import FEEDBACK_SCHEMA
+from fbloop_assets.lib.feedback.normalize import FEEDBACK_SCHEMA
+from fbloop_assets.lib.ingest.day import day_bounds
 
 FORMATS = ("csv", "parquet")
 FEEDBACK_FIELDS = (*OUTCOME_COLUMNS.values(), "label")  # what --min-feedback-fields counts

@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from fbloop_assets.lib.config import CompletenessGuard, DriftGuard, EvidenceGuard
-from fbloop_assets.lib.features import FEATURES
-from fbloop_assets.lib.guards.outcome import VERDICTS, GuardOutcome, Verdict, grade, worst
-from fbloop_assets.lib.privacy import RAW_PERSONAL_COLUMNS, personal_data_findings
+from fbloop_assets.lib.common.config import CompletenessGuard, DriftGuard, EvidenceGuard
+from fbloop_assets.lib.common.outcome import VERDICTS, GuardOutcome, Verdict, grade, worst
+from fbloop_assets.lib.common.privacy import RAW_PERSONAL_COLUMNS, personal_data_findings
+from fbloop_assets.lib.scoring.features import FEATURES
 
 UNKNOWN_SEGMENT = "(unknown)"
 # Drift: a bin should expect at least this many values of the smaller sample, else fewer bins are

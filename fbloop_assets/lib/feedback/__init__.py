@@ -1,1 +1,2 @@
-"""Stage 2, feedback: normalization into the one feedback schema, creator performance, the expectation suite and the data guards that hold rows back."""
+"""Stage 2, feedback: normalization into the one feedback schema, creator performance, the
+expectation suite and the data guards that hold rows back."""

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from fbloop_assets.lib.landing import EVENT_TYPES
+from fbloop_assets.lib.ingest.landing import EVENT_TYPES
 
 if TYPE_CHECKING:
     from great_expectations.core import ExpectationSuite, ExpectationSuiteValidationResult

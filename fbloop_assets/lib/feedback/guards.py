@@ -40,9 +40,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from fbloop_assets.lib.agreement import label_agreement
-from fbloop_assets.lib.config import AnomalyGuard, LabelQualityGuard
-from fbloop_assets.lib.guards.outcome import GuardOutcome, Verdict, worst
+from fbloop_assets.lib.common.agreement import label_agreement
+from fbloop_assets.lib.common.config import AnomalyGuard, LabelQualityGuard
+from fbloop_assets.lib.common.outcome import GuardOutcome, Verdict, worst
 
 HELD_BACK_SCHEMA: dict[str, pl.DataType] = {
     "feedback_id": pl.String(),

@@ -17,10 +17,10 @@ from datetime import date
 
 import polars as pl
 
-from fbloop_assets.lib.config import FbloopConfig
-from fbloop_assets.lib.ingest import REJECT_SCHEMA, day_bounds
-from fbloop_assets.lib.landing import EVENT_TYPES, Reason, typed_schema
-from fbloop_assets.lib.privacy import age_bucket, pseudonymize, redacted_text
+from fbloop_assets.lib.common.config import FbloopConfig
+from fbloop_assets.lib.common.privacy import age_bucket, pseudonymize, redacted_text
+from fbloop_assets.lib.ingest.day import REJECT_SCHEMA, day_bounds
+from fbloop_assets.lib.ingest.landing import EVENT_TYPES, Reason, typed_schema
 
 FEEDBACK_SCHEMA: dict[str, pl.DataType] = {
     "feedback_id": pl.String(),  # stable key: "signal:<signal_id>" or "label:<label_id>"

@@ -15,7 +15,7 @@ from typing import Any
 import polars as pl
 import sqlalchemy as sa
 
-from fbloop_assets.lib.store import METADATA, current_actor
+from fbloop_assets.lib.common.store import METADATA, current_actor
 
 GUARDS = ("label_quality", "outcome_anomalies")
 SUBJECT_COLUMNS = ("reviewer_id", "creator_id", "campaign_id")

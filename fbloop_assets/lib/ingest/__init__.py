@@ -1,1 +1,2 @@
-"""Stage 1, ingestion: the landing contract, file reading, typing, validation and quarantine of one day of a source."""
+"""Stage 1, ingestion: the landing contract, file reading, typing, validation and quarantine of
+one day of a source."""

@@ -23,10 +23,10 @@ from typing import Any
 import pandera.polars as pa
 import polars as pl
 
-from fbloop_assets.lib.lake import Lake
-from fbloop_assets.lib.landing import COLUMNS, ID_COLUMN, UTC_DATETIME, Column, Reason
-from fbloop_assets.lib.privacy import RAW_PERSONAL_COLUMNS, REDACTED, redacted_text
-from fbloop_assets.lib.schemas import FUTURE_CHECK, source_schema
+from fbloop_assets.lib.common.lake import Lake
+from fbloop_assets.lib.common.privacy import RAW_PERSONAL_COLUMNS, REDACTED, redacted_text
+from fbloop_assets.lib.ingest.landing import COLUMNS, ID_COLUMN, UTC_DATETIME, Column, Reason
+from fbloop_assets.lib.ingest.schemas import FUTURE_CHECK, source_schema
 
 REJECT_SCHEMA: dict[str, pl.DataType] = {
     "stage": pl.String(),

@@ -19,7 +19,6 @@ from enum import StrEnum
 import polars as pl
 
 SOURCES = ("creators", "campaigns", "recommendations", "outcome_signals", "labels")
-FILE_SUFFIXES = (".csv", ".jsonl", ".parquet")
 
 EVENT_TYPES = ("impression", "engagement", "click", "conversion")
 LABEL_VALUES = ("useful", "not_useful")

@@ -14,7 +14,7 @@ from datetime import datetime
 import pandera.polars as pa
 import polars as pl
 
-from fbloop_assets.lib.landing import AGE_BUCKETS, COLUMNS, EVENT_TYPES, LABEL_VALUES, OBJECTIVES
+from fbloop_assets.lib.ingest.landing import AGE_BUCKETS, COLUMNS, EVENT_TYPES, LABEL_VALUES, OBJECTIVES
 
 FUTURE_CHECK = "not_in_future"
 

@@ -35,10 +35,10 @@ from typing import Any
 
 import polars as pl
 
-from fbloop_assets.lib.ingest import coerce, read_raw
-from fbloop_assets.lib.labels import MAX_COMMENT, MAX_ID, LabelStore, iso
-from fbloop_assets.lib.landing import COLUMNS, LABEL_VALUES, Reason
-from fbloop_assets.lib.privacy import REDACTED
+from fbloop_assets.lib.common.privacy import REDACTED
+from fbloop_assets.lib.ingest.day import coerce, read_raw
+from fbloop_assets.lib.ingest.landing import COLUMNS, LABEL_VALUES, Reason
+from fbloop_assets.lib.labeling.store import MAX_COMMENT, MAX_ID, LabelStore, iso
 
 FORMATS = ("label-studio", "csv")
 

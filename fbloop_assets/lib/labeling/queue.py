@@ -24,8 +24,7 @@ from typing import Any
 
 import polars as pl
 
-from fbloop_assets.lib.lake import Lake
-from fbloop_assets.lib.suggest import latest_partition
+from fbloop_assets.lib.common.lake import Lake
 
 OUTCOME_TYPES = ("impression", "engagement", "click", "conversion")
 
@@ -95,7 +94,7 @@ def why(item: dict[str, Any]) -> list[str]:
 
 
 def _snapshot_row(lake: Lake, asset: str, key: str, value: str, day: date) -> dict[str, Any] | None:
-    found = latest_partition(lake, asset, day)
+    found = lake.latest_partition(asset, day)
     if found is None:
         return None
     rows = pl.scan_parquet(lake.table_path(asset, found)).filter(pl.col(key) == value).head(1).collect()

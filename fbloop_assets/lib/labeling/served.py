@@ -19,9 +19,9 @@ from pathlib import Path
 
 import polars as pl
 
-from fbloop_assets.lib.ingest import coerce, read_raw
-from fbloop_assets.lib.lake import Lake
-from fbloop_assets.lib.landing import FILE_SUFFIXES, typed_schema
+from fbloop_assets.lib.common.lake import FILE_SUFFIXES, Lake
+from fbloop_assets.lib.ingest.day import coerce, read_raw
+from fbloop_assets.lib.ingest.landing import typed_schema
 
 SERVED_SCHEMA = typed_schema("recommendations") | {"serving_day": pl.Date()}
 

@@ -30,8 +30,8 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from fbloop_assets.lib.landing import LABEL_VALUES, UTC_DATETIME
-from fbloop_assets.lib.store import METADATA
+from fbloop_assets.lib.common.store import METADATA
+from fbloop_assets.lib.ingest.landing import LABEL_VALUES, UTC_DATETIME
 
 ROLES = ("reviewer", "admin")
 KINDS = ("label", "retraction")

@@ -1,1 +1,2 @@
-"""Stage 3, the scorer: the feature vector φ, the Plackett-Luce serving policy, the scoring context of a serving day."""
+"""Stage 3, the scorer: the feature vector φ, the Plackett-Luce serving policy and the scoring
+context of a serving day."""

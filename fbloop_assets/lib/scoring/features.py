@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from fbloop_assets.lib.landing import LIST_SEPARATOR
+from fbloop_assets.lib.ingest.landing import LIST_SEPARATOR
 
 FEATURES = (
     "niche_match",

@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from fbloop_assets.lib.store import METADATA, current_actor
+from fbloop_assets.lib.common.store import METADATA, current_actor
 
 DECISIONS = ("accepted", "rejected")
 

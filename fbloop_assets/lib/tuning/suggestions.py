@@ -40,10 +40,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from fbloop_assets.lib.config import TuningConfig
-from fbloop_assets.lib.features import TIER_FLOORS, CreatorFeatures, tier_index
-from fbloop_assets.lib.lake import Lake
-from fbloop_assets.lib.landing import LIST_SEPARATOR
+from fbloop_assets.lib.common.config import TuningConfig
+from fbloop_assets.lib.common.lake import Lake
+from fbloop_assets.lib.ingest.landing import LIST_SEPARATOR
+from fbloop_assets.lib.scoring.features import TIER_FLOORS, CreatorFeatures, tier_index
 
 OUTCOMES = ("impressions", "engagements", "clicks", "conversions")
 CREATOR_ATTRIBUTES = (

@@ -1,1 +1,2 @@
-"""Stage 5, weights: fitting candidates, offline evaluation, the registry, rollout (staging, canary, production), the model guards."""
+"""Stage 5, weights: fitting candidates, offline evaluation, the registry, rollout (staging,
+canary, production) and the model guards."""

@@ -34,9 +34,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from fbloop_assets.lib.config import FbloopConfig
-from fbloop_assets.lib.features import FEATURES, weight_vector
-from fbloop_assets.lib.metrics import coverage, gini, ndcg_at_k, precision_at_k
+from fbloop_assets.lib.common.config import FbloopConfig
+from fbloop_assets.lib.scoring.features import FEATURES, weight_vector
+from fbloop_assets.lib.weights.metrics import coverage, gini, ndcg_at_k, precision_at_k
 
 K = 5  # NDCG@5 and precision@5, as the spec asks
 METRIC_NAMES = (

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from fbloop_assets.lib.bootstrap import resampled_totals
-from fbloop_assets.lib.config import ExposureGuard, RegressionGuard, StepGuard
-from fbloop_assets.lib.guards.outcome import GuardOutcome, Verdict, grade, worst
+from fbloop_assets.lib.common.bootstrap import resampled_totals
+from fbloop_assets.lib.common.config import ExposureGuard, RegressionGuard, StepGuard
+from fbloop_assets.lib.common.outcome import GuardOutcome, Verdict, grade, worst
 
 
 def step_size(

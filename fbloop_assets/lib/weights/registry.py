@@ -32,9 +32,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from fbloop_assets.lib.features import FEATURES, INITIAL_WEIGHTS, INITIAL_WEIGHTS_VERSION
-from fbloop_assets.lib.lake import Lake
-from fbloop_assets.lib.store import METADATA, open_data_store, serialized
+from fbloop_assets.lib.common.lake import Lake
+from fbloop_assets.lib.common.store import METADATA, open_data_store, serialized
+from fbloop_assets.lib.scoring.features import FEATURES, INITIAL_WEIGHTS, INITIAL_WEIGHTS_VERSION
 
 ALIASES = ("staging", "canary", "production")
 _MOVE_LOCK = 7723002  # advisory-lock key that serializes alias moves on PostgreSQL
@@ -149,7 +149,7 @@ INITIAL = WeightsVersion(
     dataset_version=None,
     created_at="2026-01-01T00:00:00+00:00",
     code_version="built-in",
-    fit={"method": "hand-set default (see fbloop_assets/lib/features.py)"},
+    fit={"method": "hand-set default (see fbloop_assets/lib/scoring/features.py)"},
 )
 
 

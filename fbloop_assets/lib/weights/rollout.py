@@ -34,10 +34,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from fbloop_assets.lib.bootstrap import resampled_totals
-from fbloop_assets.lib.config import CanaryConfig
-from fbloop_assets.lib.dataset import feedback_aggregates, feedback_masks
-from fbloop_assets.lib.registry import AliasMove, Registry
+from fbloop_assets.lib.common.bootstrap import resampled_totals
+from fbloop_assets.lib.common.config import CanaryConfig
+from fbloop_assets.lib.dataset.build import feedback_aggregates, feedback_masks
+from fbloop_assets.lib.weights.registry import AliasMove, Registry
 
 CANARY_METRICS = ("clicks", "conversions")
 LOOP_ACTOR = "loop"

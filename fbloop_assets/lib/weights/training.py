@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from fbloop_assets.lib.config import TrainingConfig
-from fbloop_assets.lib.features import FEATURES, weight_vector
+from fbloop_assets.lib.common.config import TrainingConfig
+from fbloop_assets.lib.scoring.features import FEATURES, weight_vector
 
 EVIDENCE = ("label", "conversion", "click", "engagement")
 
