@@ -23,7 +23,7 @@ import sqlalchemy as sa
 METADATA = sa.MetaData()
 DATABASE_URL_ENV = "FBLOOP_DATABASE_URL"
 EMBEDDED_STORE = "fbloop.sqlite"
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
 _engines: dict[str, sa.Engine] = {}
 _lock = threading.Lock()
