@@ -16,6 +16,7 @@ from fbloop_assets.lib.common.config import (
     keys,
     load_config,
     parse_config,
+    value_at,
 )
 from fbloop_assets.lib.common.config_keys import SPEC, Choice, Number, Text, number
 
@@ -191,15 +192,8 @@ def test_a_value_is_accepted_only_in_its_range_and_refused_naming_its_key(dotted
             assert "must be at most" in message or "must cover" in message or "at least one of" in message
         return
     assert fits, f"{dotted} = {value!r} was accepted"
-    section, name = dotted.rsplit(".", 1)
-    stored = getattr(section_of(config, section), name)
+    stored = value_at(config, dotted)
     assert stored == value and type(stored) is spec.kind
-
-
-def section_of(config: FbloopConfig, section: str) -> Any:
-    for part in section.split("."):
-        config = getattr(config, part)
-    return config
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from fbloop_assets.lib.common.store import open_data_store
 from fbloop_assets.lib.dataset.build import load_dataset, serving_window
 from fbloop_assets.lib.scoring.features import CreatorFeatures
 from fbloop_assets.lib.tuning import policy
-from fbloop_assets.lib.tuning import results as tuning
+from fbloop_assets.lib.tuning.results import RESULTS_SCHEMA, daily_results
 from fbloop_assets.lib.tuning.store import decisions, save_suggestions
 
 # The lineage graph shows the default window; the days actually read follow tuning.window_days.
@@ -53,10 +53,10 @@ def campaign_results_daily(context: dg.AssetExecutionContext, fbloop: FbloopReso
     examples = load_dataset(lake, json.loads(record.read_text())["version"]).examples()
     creators_path = lake.table_path("creators", serving_day)
     if creators_path.exists():
-        frame = tuning.daily_results(examples, pl.read_parquet(creators_path), serving_day)
+        frame = daily_results(examples, pl.read_parquet(creators_path), serving_day)
     else:
         context.log.warning(f"no creators snapshot for serving day {serving_day}: no results")
-        frame = pl.DataFrame(schema=tuning.RESULTS_SCHEMA)
+        frame = pl.DataFrame(schema=RESULTS_SCHEMA)
     path = write_parquet(frame, lake.table_path("campaign_results_daily", day))
     return dg.MaterializeResult(
         metadata={
@@ -139,7 +139,7 @@ def _window_results(lake: Lake, day: date, window_days: int) -> tuple[pl.DataFra
     loop_days = days_ending(day, window_days)
     paths = [p for d in loop_days if (p := lake.table_path("campaign_results_daily", d)).exists()]
     missing = [d.isoformat() for d in loop_days if not lake.table_path("campaign_results_daily", d).exists()]
-    results = pl.read_parquet(paths) if paths else pl.DataFrame(schema=tuning.RESULTS_SCHEMA)
+    results = pl.read_parquet(paths) if paths else pl.DataFrame(schema=RESULTS_SCHEMA)
     return results, missing
 
 

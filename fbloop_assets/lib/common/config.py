@@ -89,6 +89,7 @@ __all__ = [
     "load_config",
     "parse_config",
     "validate",
+    "value_at",
 ]
 
 
