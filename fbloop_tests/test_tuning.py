@@ -6,12 +6,14 @@ not depend on the creator at all. The engine must find the first two and leave t
 """
 
 from dataclasses import replace
+from datetime import UTC, datetime, time, timedelta
 
 import polars as pl
 import pytest
 
 from fbloop_assets.lib.common.config import TuningConfig
 from fbloop_assets.lib.scoring.features import CreatorFeatures
+from fbloop_assets.lib.tuning.policy import tune_day
 from fbloop_assets.lib.tuning.suggestions import CampaignTuning, suggestion_id, tune_campaign
 from fbloop_assets.simulate.params import SimParams
 from fbloop_assets.simulate.world import make_world
@@ -114,3 +116,65 @@ def test_planted_effects_are_off_by_default() -> None:
         params.planted_tier_conversion or params.planted_cadence_fatigue or params.planted_flat_response
     )
     assert replace(params, planted_flat_response=("x",)) != params
+
+
+def tune_picked_day(played: Played, picked: dict[str, str], decided: list[dict], **config: int) -> dict:
+    """`policy.tune_day` for the three planted campaigns on the last played day."""
+    campaigns = played.world.campaigns.filter(pl.col("campaign_id").is_in(list(picked.values())))
+    catalog = CreatorFeatures.build(played.world.creators)
+    return tune_day(played.days[-1], campaigns, played.results, catalog, decided, TuningConfig(**config))
+
+
+def entry(record: dict, campaign_id: str) -> dict:
+    return next(c for c in record["campaigns"] if c["campaign_id"] == campaign_id)
+
+
+def decided_on(suggestion: dict, kind: str, days_before: int, played: Played) -> dict:
+    """A row of `store.decisions` on ``suggestion``, taken at noon ``days_before`` the last day."""
+    when = datetime.combine(played.days[-1] - timedelta(days=days_before), time(12), tzinfo=UTC)
+    return {
+        "suggestion_id": suggestion["id"],
+        "decision": kind,
+        "reason": "owner's call",
+        "actor": "ana",
+        "at": when.isoformat(timespec="seconds"),
+        "suggestion": suggestion,
+    }
+
+
+def test_the_day_tunes_every_active_campaign_with_the_engine(played: Played, picked: dict[str, str]) -> None:
+    record = tune_picked_day(played, picked, [])
+    assert {c["campaign_id"] for c in record["campaigns"]} == set(picked.values())
+    assert entry(record, picked["mega"]) == tune(played, picked["mega"]).as_dict()
+    assert record["serving_days"] == [d.isoformat() for d in played.days]
+    assert (record["decisions"], record["tracking"]) == ([], [])
+
+
+def test_a_change_rejected_this_week_is_not_proposed_again(played: Played, picked: dict[str, str]) -> None:
+    before = tune_picked_day(played, picked, [])
+    top = entry(before, picked["mega"])["suggestions"][0]
+    record = tune_picked_day(played, picked, [decided_on(top, "rejected", 1, played)])
+    after = entry(record, picked["mega"])
+    assert (top["parameter"], top["proposed"]) not in {
+        (s["parameter"], s["proposed"]) for s in after["suggestions"]
+    }
+    assert after["held"] is None and entry(record, picked["cadence"]) == entry(before, picked["cadence"])
+    assert record["decisions"][0]["decision"] == "rejected" and record["tracking"] == []
+    # a week later the owner may hear of it again
+    again = tune_picked_day(played, picked, [decided_on(top, "rejected", 7, played)])
+    assert entry(again, picked["mega"])["suggestions"][0] == top
+
+
+def test_a_campaign_at_the_weekly_cap_gets_no_new_suggestions(played: Played, picked: dict[str, str]) -> None:
+    before = tune_picked_day(played, picked, [])
+    top = entry(before, picked["mega"])["suggestions"][0]
+    accepted = [decided_on(top, "accepted", 1, played)]
+    capped = tune_picked_day(played, picked, accepted, max_changes_per_week=1)
+    held = entry(capped, picked["mega"])
+    assert held["suggestions"] == [] and "limit tuning.max_changes_per_week = 1" in (held["held"] or "")
+    assert held["considered"] == entry(before, picked["mega"])["considered"]  # still examined and reported
+    assert entry(capped, picked["cadence"]) == entry(before, picked["cadence"])  # other campaigns go on
+    [tracked] = capped["tracking"]
+    assert tracked["suggestion_id"] == top["id"] and tracked["days_since"] == 1 and tracked["realized"] > 0
+    below_cap = tune_picked_day(played, picked, accepted, max_changes_per_week=2)
+    assert entry(below_cap, picked["mega"])["held"] is None

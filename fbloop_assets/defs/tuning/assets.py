@@ -2,8 +2,8 @@
 `campaign_tuning_suggestions` (evidence-backed changes to each campaign's settings)."""
 
 import json
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import date
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -12,15 +12,18 @@ import polars as pl
 from fbloop_assets.defs.metadata import md_table, partition_day
 from fbloop_assets.defs.partitions import daily_partitions, window_dep
 from fbloop_assets.defs.resources import FbloopResource
-from fbloop_assets.lib.common.lake import days_ending, frame_fingerprint, write_json, write_parquet
+from fbloop_assets.lib.common.lake import Lake, days_ending, frame_fingerprint, write_json, write_parquet
 from fbloop_assets.lib.common.store import open_data_store
 from fbloop_assets.lib.dataset.build import load_dataset, serving_window
 from fbloop_assets.lib.scoring.features import CreatorFeatures
-from fbloop_assets.lib.tuning import suggestions as tuning
+from fbloop_assets.lib.tuning import policy
+from fbloop_assets.lib.tuning.results import RESULTS_SCHEMA, daily_results
 from fbloop_assets.lib.tuning.store import decisions, save_suggestions
 
 # The lineage graph shows the default window; the days actually read follow tuning.window_days.
 DEFAULT_WINDOW_DAYS = 14
+DECISION_COLUMNS = ("suggestion_id", "campaign_id", "change", "decision", "reason", "actor", "at")
+TRACKING_COLUMNS = ("suggestion_id", "campaign_id", "kpi", "baseline", "expected", "realized", "posts_since")
 
 
 @dg.asset(
@@ -50,10 +53,10 @@ def campaign_results_daily(context: dg.AssetExecutionContext, fbloop: FbloopReso
     examples = load_dataset(lake, json.loads(record.read_text())["version"]).examples()
     creators_path = lake.table_path("creators", serving_day)
     if creators_path.exists():
-        frame = tuning.daily_results(examples, pl.read_parquet(creators_path), serving_day)
+        frame = daily_results(examples, pl.read_parquet(creators_path), serving_day)
     else:
         context.log.warning(f"no creators snapshot for serving day {serving_day}: no results")
-        frame = pl.DataFrame(schema=tuning.RESULTS_SCHEMA)
+        frame = pl.DataFrame(schema=RESULTS_SCHEMA)
     path = write_parquet(frame, lake.table_path("campaign_results_daily", day))
     return dg.MaterializeResult(
         metadata={
@@ -88,44 +91,6 @@ def _campaign_markdown(result: dict[str, Any]) -> str:
     return "\n\n".join(parts)
 
 
-def _rejected_skip(rejected: set[tuple[str, str]]) -> Callable[[str, Any], bool]:
-    """Changes an owner rejected in the last 7 days are not proposed again."""
-
-    def skip(parameter: str, proposed: Any) -> bool:
-        return (parameter, json.dumps(proposed)) in rejected
-
-    return skip
-
-
-def _tracking(decided: list[dict[str, Any]], results: pl.DataFrame) -> list[dict[str, Any]]:
-    """For accepted suggestions: the campaign's KPI since the decision against the expectation."""
-    rows = []
-    for d in decided:
-        if d["decision"] != "accepted":
-            continue
-        s = d["suggestion"]
-        objective = next(k for k, (kpi, _) in tuning.KPIS.items() if kpi.name == s["kpi"])
-        realized = tuning.realized_kpi(
-            results, s["campaign_id"], objective, datetime.fromisoformat(d["at"]).date()
-        )
-        value = realized["value"]
-        rows.append(
-            {
-                "suggestion_id": s["id"],
-                "campaign_id": s["campaign_id"],
-                "kpi": s["kpi"],
-                "baseline": s["baseline"],
-                "expected": s["expected"],
-                "realized": value,
-                "realized_change": value / s["baseline"] - 1.0 if value is not None else None,
-                "expected_change": s["expected_change"],
-                "posts_since": realized["records"],
-                "days_since": realized["days"],
-            }
-        )
-    return rows
-
-
 @dg.asset(
     partitions_def=daily_partitions,
     group_name="tuning",
@@ -156,72 +121,37 @@ def campaign_tuning_suggestions(
     day = partition_day(context)
     lake = fbloop.lake()
     config = fbloop.config().tuning
-    loop_days = days_ending(day, config.window_days)
-    paths = [p for d in loop_days if (p := lake.table_path("campaign_results_daily", d)).exists()]
-    missing = [d.isoformat() for d in loop_days if not lake.table_path("campaign_results_daily", d).exists()]
-    results = pl.read_parquet(paths) if paths else pl.DataFrame(schema=tuning.RESULTS_SCHEMA)
-    window = sorted(results["serving_day"].unique().to_list())
+    results, missing = _window_results(lake, day, config.window_days)
     campaigns_path, creators_path = lake.table_path("campaigns", day), lake.table_path("creators", day)
     if not campaigns_path.exists() or not creators_path.exists():
         raise dg.Failure(f"campaigns or creators are not materialized for {day}: materialize them first")
     catalog = CreatorFeatures.build(pl.read_parquet(creators_path))
     engine = open_data_store(lake.root)
-    decided = decisions(engine)
-    end_of_day = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
-    week_ago = end_of_day - timedelta(days=7)
-
-    def recent(d: dict[str, Any]) -> bool:
-        return week_ago <= datetime.fromisoformat(d["at"]) < end_of_day
-
-    out: list[dict[str, Any]] = []
-    for campaign in tuning.active_campaigns(pl.read_parquet(campaigns_path), day).iter_rows(named=True):
-        cid = campaign["campaign_id"]
-        mine = [d for d in decided if d["suggestion"]["campaign_id"] == cid and recent(d)]
-        accepted = sum(d["decision"] == "accepted" for d in mine)
-        rejected = {
-            (d["suggestion"]["parameter"], json.dumps(d["suggestion"]["proposed"]))
-            for d in mine
-            if d["decision"] == "rejected"
-        }
-        result = tuning.tune_campaign(
-            campaign,
-            results,
-            day,
-            window,
-            config,
-            catalog,
-            skip=_rejected_skip(rejected),
-        )
-        entry = result.as_dict()
-        if accepted >= config.max_changes_per_week:
-            entry["held"] = (
-                f"{accepted} change(s) accepted in the last 7 days (limit tuning.max_changes_per_week = "
-                f"{config.max_changes_per_week}); the campaign needs time to show their effect"
-            )
-            entry["suggestions"] = []
-        out.append(entry)
-    suggestions = [s for c in out for s in c["suggestions"]]
-    new = save_suggestions(engine, suggestions)
-    tracking = _tracking(decided, results)
-    record = {
-        "day": day.isoformat(),
-        "serving_days": [d.isoformat() for d in window],
-        "days_missing": missing,
-        "campaigns": out,
-        "decisions": [
-            {k: v for k, v in d.items() if k != "suggestion"}
-            | {"campaign_id": d["suggestion"]["campaign_id"], "change": d["suggestion"]["change"]}
-            for d in decided
-        ],
-        "tracking": tracking,
-    }
+    campaigns = pl.read_parquet(campaigns_path)
+    record = policy.tune_day(day, campaigns, results, catalog, decisions(engine), config, missing)
+    new = save_suggestions(engine, policy.suggestions_of(record))
     path = write_json(record, lake.record_path("campaign_tuning_suggestions", day))
+    return dg.MaterializeResult(metadata=_metadata(record, new, path))
+
+
+def _window_results(lake: Lake, day: date, window_days: int) -> tuple[pl.DataFrame, list[str]]:
+    """The `campaign_results_daily` files of the window ending ``day``, and the days without one."""
+    loop_days = days_ending(day, window_days)
+    paths = [p for d in loop_days if (p := lake.table_path("campaign_results_daily", d)).exists()]
+    missing = [d.isoformat() for d in loop_days if not lake.table_path("campaign_results_daily", d).exists()]
+    results = pl.read_parquet(paths) if paths else pl.DataFrame(schema=RESULTS_SCHEMA)
+    return results, missing
+
+
+def _metadata(record: dict[str, Any], new: int, path: Path) -> dict[str, Any]:
+    """The asset's metadata: counts, an overview per campaign, the decisions, the tracking, the record."""
+    out = record["campaigns"]
     metadata: dict[str, Any] = {
-        "suggestions": len(suggestions),
+        "suggestions": len(policy.suggestions_of(record)),
         "new_suggestions": new,
         "campaigns": len(out),
         "serving_days": dg.MetadataValue.json(record["serving_days"]),
-        "days_missing": dg.MetadataValue.json(missing),
+        "days_missing": dg.MetadataValue.json(record["days_missing"]),
         "overview": md_table(
             ["campaign", "objective", "posts", "KPI", "baseline", "suggestions", "held"],
             [
@@ -239,37 +169,15 @@ def campaign_tuning_suggestions(
         ),
         "decisions": md_table(
             ["suggestion", "campaign", "change", "decision", "reason", "by", "at"],
-            [
-                [
-                    d["suggestion_id"],
-                    d["campaign_id"],
-                    d["change"],
-                    d["decision"],
-                    d["reason"],
-                    d["actor"],
-                    d["at"],
-                ]
-                for d in record["decisions"]
-            ],
+            [[d[k] for k in DECISION_COLUMNS] for d in record["decisions"]],
         ),
         "accepted_tracking": md_table(
             ["suggestion", "campaign", "KPI", "baseline", "expected", "realized", "posts since"],
-            [
-                [
-                    t["suggestion_id"],
-                    t["campaign_id"],
-                    t["kpi"],
-                    t["baseline"],
-                    t["expected"],
-                    t["realized"],
-                    t["posts_since"],
-                ]
-                for t in tracking
-            ],
+            [[t[k] for k in TRACKING_COLUMNS] for t in record["tracking"]],
         ),
         "path": dg.MetadataValue.path(str(path)),
     }
     for c in out:
         if c["suggestions"] or c["held"]:
             metadata[f"campaign {c['campaign_id']}"] = dg.MetadataValue.md(_campaign_markdown(c))
-    return dg.MaterializeResult(metadata=metadata)
+    return metadata
