@@ -277,7 +277,7 @@ class TuningConfig:
 
 @dataclass(frozen=True)
 class LabelingConfig:
-    """The reviewers' web app (`fbloop serve`): the queue and the session cookie."""
+    """The reviewers' web app (`fbloop serve`): the queue, sessions and the sign-in throttle."""
 
     # Serving days (the latest ones) whose recommendations are offered for labeling.
     queue_days: int = 7
@@ -289,6 +289,14 @@ class LabelingConfig:
     session_hours: float = 12.0
     # Send the session cookie over HTTPS only (set true behind TLS).
     https_only: bool = False
+    # Failed sign-ins of the last this many minutes count towards the throttle.
+    sign_in_window_minutes: int = 15
+    # Failures per account name, and per client address, within the window after which further
+    # attempts are refused (429) without checking the password.
+    sign_in_failures_per_account: int = 5
+    sign_in_failures_per_client: int = 20
+    # Password checks at once (Argon2id takes 64 MiB each); further attempts wait their turn.
+    password_checks_at_once: int = 2
 
 
 @dataclass(frozen=True)
@@ -385,8 +393,22 @@ def parse_config(text: str, origin: str = "<config>") -> FbloopConfig:
         raise ConfigError(
             f"labeling.double_label_share must be between 0 and 1, got {labeling.double_label_share}"
         )
-    if labeling.queue_days < 1 or labeling.queue_size < 1 or labeling.session_hours <= 0:
-        raise ConfigError("labeling.queue_days and labeling.queue_size must be >= 1, session_hours > 0")
+    if labeling.queue_days < 1 or labeling.queue_size < 1:
+        raise ConfigError("labeling.queue_days and labeling.queue_size must be >= 1")
+    if not 0 < labeling.session_hours <= 8760:  # NaN fails this too
+        raise ConfigError(
+            f"labeling.session_hours must be above 0 and at most 8760, got {labeling.session_hours}"
+        )
+    for key, low, high in (
+        ("sign_in_window_minutes", 1, 1440),
+        ("sign_in_failures_per_account", 1, 1000),
+        ("sign_in_failures_per_client", 1, 100_000),
+        ("password_checks_at_once", 1, 64),
+    ):
+        if not low <= getattr(labeling, key) <= high:
+            raise ConfigError(
+                f"labeling.{key} must be between {low} and {high}, got {getattr(labeling, key)}"
+            )
     _check_guards(config.guards)
     if not 0.0 < config.dataset.holdout_share < 1.0:
         raise ConfigError(
