@@ -152,6 +152,34 @@ def test_parallel_failed_sign_ins_check_two_passwords_at_a_time(lake: Lake, stor
     print(f"20 parallel failed sign-ins in {time.monotonic() - started:.1f} s, at most 2 checks at once")
 
 
+def test_retry_after_is_the_first_second_with_room_in_the_window(tmp_path: Path, clock: Clock) -> None:
+    import random
+
+    from fbloop_assets.lib.common.store import open_store
+    from fbloop_assets.lib.labeling.throttle import SignInThrottle, ThrottleLimits
+
+    limits = ThrottleLimits(timedelta(minutes=15), per_account=4, per_client=1000)
+    throttle = SignInThrottle(open_store(f"sqlite:///{tmp_path / 't.sqlite'}"), limits, clock)
+    rng = random.Random(5)
+    failures: list[int] = []  # seconds after START
+    refused = 0
+    for now in sorted(rng.sample(range(3 * 3600), 60)):
+        clock.now = START + timedelta(seconds=now)
+
+        def in_window(t: int) -> int:  # failures a check at second t counts: the last 900 s, not older
+            return sum(t - 900 < f <= t for f in failures)
+
+        # the reference: scan forward second by second for the first one with room
+        wait = next(s for s in range(0, 901) if in_window(now + s) < limits.per_account)
+        assert throttle.retry_after("alice", "10.0.0.1") == (wait or None)
+        if wait:
+            refused += 1
+        else:
+            throttle.record_failure("alice", "10.0.0.1")
+            failures.append(now)
+    assert len(failures) > 8 and refused > 8
+
+
 @pytest.mark.parametrize(
     ("key", "value"),
     [

@@ -76,16 +76,17 @@ class SignInThrottle:
 
     def _wait(self, conn: sa.Connection, column: sa.Column, key: str, limit: int, now: datetime) -> float:
         """Seconds until ``key`` has fewer than ``limit`` failures in the window (0: it has now)."""
-        recent = conn.execute(
+        # the limit-th newest failure in the window: the attempt is allowed once it leaves the window
+        oldest_counted = conn.execute(
             sa.select(sign_in_failures.c.failed_at)
             .where(column == key[:MAX_KEY], sign_in_failures.c.failed_at > iso(now - self.limits.window))
             .order_by(sign_in_failures.c.failed_at.desc())
-            .limit(limit)
-        ).scalars()
-        times = list(recent)
-        if len(times) < limit:
+            .offset(limit - 1)
+            .limit(1)
+        ).scalar()
+        if oldest_counted is None:
             return 0.0
-        return (datetime.fromisoformat(times[-1]) + self.limits.window - now).total_seconds()
+        return (datetime.fromisoformat(oldest_counted) + self.limits.window - now).total_seconds()
 
     def retry_after(self, account: str, client: str) -> int | None:
         """Whole seconds until an attempt for ``account`` from ``client`` is allowed; None: it is now."""
