@@ -109,7 +109,7 @@ def _admin_view(request: Request) -> dict[str, Any]:
     state = request.app.state
     rows = [r for r in state.store.history(None, limit=100_000) if r["retracted_at"] is None]
     schema = {"recommendation_id": pl.String, "reviewer_id": pl.String, "label_value": pl.String}
-    active = pl.DataFrame([{k: r[k] for k in schema} for r in rows], schema=schema, orient="row")
+    active = pl.DataFrame([{k: r[k] for k in schema} for r in rows], schema=schema)
     per_reviewer: dict[str, int] = {}
     for r in rows:
         per_reviewer[r["reviewer_id"]] = per_reviewer.get(r["reviewer_id"], 0) + 1

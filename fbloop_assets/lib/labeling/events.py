@@ -20,7 +20,6 @@ import sqlalchemy as sa
 from fbloop_assets.lib.common.store import METADATA
 from fbloop_assets.lib.ingest.landing import LABEL_VALUES, UTC_DATETIME
 
-KINDS = ("label", "retraction")
 MAX_COMMENT = 1000
 MAX_ID = 200
 
@@ -115,9 +114,9 @@ class LabelEvent:
         return self.as_dict() | {"recorded_day": self.recorded_at[:10]}
 
     @classmethod
-    def of_row(cls, row: Any) -> LabelEvent:
-        mapping = row if isinstance(row, dict) else row._mapping
-        return cls(**{f: mapping[f] for f in cls.__dataclass_fields__})
+    def of_row(cls, row: sa.Row[Any]) -> LabelEvent:
+        """The event a `label_events` row holds."""
+        return cls(**{f: row._mapping[f] for f in cls.__dataclass_fields__})
 
 
 def iso(moment: datetime) -> str:

@@ -279,8 +279,8 @@ class LabelStore:
             for r in rows
             if r["kind"] == "retraction"
         ]
-        label_frame = pl.DataFrame(labels, schema=LABEL_SCHEMA, orient="row")
-        retraction_frame = pl.DataFrame(retractions, schema=RETRACTION_SCHEMA, orient="row")
+        label_frame = pl.DataFrame(labels, schema=LABEL_SCHEMA)
+        retraction_frame = pl.DataFrame(retractions, schema=RETRACTION_SCHEMA)
         return label_frame, retraction_frame
 
     def rejects_recorded_on(self, day: date) -> list[dict[str, Any]]:
