@@ -1,19 +1,27 @@
-"""Helpers shared by the labeling tests: a serving log of N recommendations and a store with a clock."""
+"""Helpers shared by the labeling tests: a serving log, a store with a clock, the web app's client."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 import sqlalchemy as sa
+from starlette.testclient import TestClient
 
+from fbloop_assets.lib.common.config import FbloopConfig
 from fbloop_assets.lib.common.lake import Lake
+from fbloop_assets.lib.common.store import open_store
+from fbloop_assets.lib.labeling.accounts import Accounts
 from fbloop_assets.lib.labeling.served import ServedRecommendations
 from fbloop_assets.lib.labeling.store import LabelStore
+from fbloop_assets.web.app import create_app
 from fbloop_tests.conftest import write_landing
 
 PASSWORD = "correct horse battery staple"
+SECRET = "s" * 48
 
 
 def write_served(lake: Lake, n: int, day: str = "2026-01-05", campaign: str = "camp-1") -> list[str]:
@@ -50,8 +58,62 @@ class Clock:
 
 
 def label_store(engine: sa.Engine, lake: Lake, clock: Clock | None = None) -> LabelStore:
-    served = ServedRecommendations(lake)
+    served = ServedRecommendations(lake, clock) if clock else ServedRecommendations(lake)
     return LabelStore(engine, served, clock) if clock else LabelStore(engine, served)
+
+
+def web_store(lake: Lake, path: Path, clock: Clock | None = None, n: int = 30) -> LabelStore:
+    """A store over a serving log of ``n`` recommendations with reviewers alice, bob and root (admin)."""
+    write_served(lake, n)
+    store = label_store(open_store(f"sqlite:///{path}"), lake, clock)
+    accounts = Accounts(store.engine, store.clock)
+    accounts.add_reviewer("alice", "reviewer", PASSWORD)
+    accounts.add_reviewer("bob", "reviewer", PASSWORD)
+    accounts.add_reviewer("root", "admin", PASSWORD)
+    return store
+
+
+def web_client(
+    lake: Lake, store: LabelStore, config: FbloopConfig | None = None, address: str = "testclient"
+) -> TestClient:
+    """A client of a new web app over ``store`` (same engine and clock), from client ``address``."""
+    app = create_app(lake, config or FbloopConfig(), SECRET, store=store, served=store.served)  # type: ignore[arg-type]
+    return TestClient(app, raise_server_exceptions=False, client=(address, 50000))
+
+
+def token_of(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "no CSRF token on the page"
+    return found.group(1)
+
+
+def sign_in(client: TestClient, name: str = "alice") -> str:
+    """Sign in through the pages; the CSRF token of the new session."""
+    page = client.get("/login")
+    response = client.post(
+        "/login",
+        data={"name": name, "password": PASSWORD, "csrf_token": token_of(page.text)},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    return token_of(client.get("/queue").text)
+
+
+def api_token(client: TestClient) -> str:
+    return str(client.get("/api/session").json()["csrf_token"])
+
+
+def api_login(client: TestClient, name: str = "alice", password: str = PASSWORD):  # type: ignore[no-untyped-def]
+    """``POST /api/login`` with the visitor's CSRF token; the response."""
+    headers = {"X-CSRF-Token": api_token(client)}
+    return client.post("/api/login", json={"name": name, "password": password}, headers=headers)
+
+
+def api_sign_in(client: TestClient, name: str = "alice") -> str:
+    """Sign in through the API; the CSRF token of the new session."""
+    response = api_login(client, name)
+    assert response.status_code == 200, response.text
+    return str(response.json()["csrf_token"])
 
 
 @contextmanager

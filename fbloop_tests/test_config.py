@@ -110,7 +110,7 @@ def test_every_key_declares_what_it_allows() -> None:
             assert default in spec.range, dotted
         else:
             assert isinstance(spec, Choice | Text), dotted
-    assert len(NUMERIC) == 70
+    assert len(NUMERIC) >= 70  # the walk reaches every section (70 numeric keys when written)
 
 
 def test_a_key_cannot_be_declared_without_both_bounds_or_outside_them() -> None:

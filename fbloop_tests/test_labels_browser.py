@@ -1,14 +1,17 @@
-"""A reviewer in headless Chromium: sign in, label, confirm, undo, label again; the store agrees."""
+"""A reviewer in headless Chromium: sign in, label, confirm, undo, label again, sign out; the store
+agrees; then a guesser meets the sign-in throttle."""
 
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from fbloop_assets.lib.common.config import FbloopConfig
+from fbloop_assets.lib.common.config import FbloopConfig, LabelingConfig
 from fbloop_assets.lib.common.lake import Lake
 from fbloop_assets.lib.common.store import open_store
+from fbloop_assets.lib.labeling.accounts import Accounts
 from fbloop_assets.lib.labeling.served import ServedRecommendations
 from fbloop_assets.lib.labeling.store import LabelStore
 from fbloop_assets.web.app import create_app
@@ -43,17 +46,21 @@ def test_reviewer_labels_confirms_undoes_and_labels_again(lake: Lake, tmp_path: 
 
     write_tiny_day(lake)
     store = LabelStore(open_store(f"sqlite:///{tmp_path / 'browser.sqlite'}"), ServedRecommendations(lake))
-    store.add_reviewer("alice", "reviewer", PASSWORD)
-    app = create_app(lake, FbloopConfig(), "b" * 48, store=store, served=store.served)  # type: ignore[arg-type]
+    Accounts(store.engine).add_reviewer("alice", "reviewer", PASSWORD)
+    config = FbloopConfig(labeling=replace(LabelingConfig(), sign_in_failures_per_account=2))
+    app = create_app(lake, config, "b" * 48, store=store, served=store.served)  # type: ignore[arg-type]
+    shots = tmp_path / "shots"
     with served_app(app) as base, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = browser.new_page()
         page.goto(f"{base}/queue")
         expect(page).to_have_url(f"{base}/login?next=/queue")
+        page.screenshot(path=str(shots / "sign_in.png"), full_page=True)
         page.fill("#name", "alice")
         page.fill("#password", PASSWORD)
         page.click("button[type=submit]")
         expect(page).to_have_url(f"{base}/queue")
+        page.screenshot(path=str(shots / "queue.png"), full_page=True)
         rec = page.inner_text("#current-recommendation")
         assert rec == "rec-1"  # rank 1: the most exposed suggestion comes first
 
@@ -85,7 +92,20 @@ def test_reviewer_labels_confirms_undoes_and_labels_again(lake: Lake, tmp_path: 
         expect(page.locator("#flash")).to_contain_text("Saved: Not useful (confidence 0.6)")
         page.goto(f"{base}/history")
         expect(page.locator("#history tbody tr")).to_have_count(2)
-        page.screenshot(path=str(tmp_path / "history.png"), full_page=True)
+        page.screenshot(path=str(shots / "history.png"), full_page=True)
+
+        page.click("text=Sign out")
+        expect(page).to_have_url(f"{base}/login")
+        page.goto(f"{base}/history")  # signed out: the history is behind the sign-in page again
+        expect(page).to_have_url(f"{base}/login?next=/history")
+        for _ in range(3):  # two wrong guesses, then the throttle
+            page.fill("#name", "alice")
+            page.fill("#password", "not the password")
+            page.click("button[type=submit]")
+        expect(page.locator(".error")).to_have_text(
+            "Too many failed sign-ins for this name or from this address; try again in 15 minutes."
+        )
+        page.screenshot(path=str(shots / "throttled.png"), full_page=True)
         browser.close()
 
     history = store.history("alice")
@@ -94,4 +114,6 @@ def test_reviewer_labels_confirms_undoes_and_labels_again(lake: Lake, tmp_path: 
         ("useful", 1.0, False),
     ]
     assert store.count_events() == {"label": 2, "retraction": 1}
-    assert (tmp_path / "history.png").stat().st_size > 1000
+    assert all(
+        (shots / f"{n}.png").stat().st_size > 1000 for n in ("sign_in", "queue", "history", "throttled")
+    )

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from fbloop_assets.lib.common.lake import Lake
 from fbloop_assets.lib.common.store import open_store
+from fbloop_assets.lib.labeling.accounts import Accounts
 from fbloop_assets.lib.labeling.served import ServedRecommendations
 from fbloop_assets.lib.labeling.store import LabelStore, label_events
 from fbloop_tests.labeling import PASSWORD, write_served
@@ -86,8 +87,9 @@ def test_concurrent_reviewers_lose_and_double_nothing(
     recs = write_served(lake, LABELS_EACH)
     store = LabelStore(open_store(fresh_postgres_url), ServedRecommendations(lake))
     names = [f"reviewer-{i:02d}" for i in range(REVIEWERS)]
+    accounts = Accounts(store.engine)
     for name in names:
-        store.add_reviewer(name, "reviewer", PASSWORD)
+        accounts.add_reviewer(name, "reviewer", PASSWORD)
     env = {
         "FBLOOP_DATA_DIR": str(lake.root),
         "FBLOOP_DATABASE_URL": fresh_postgres_url,

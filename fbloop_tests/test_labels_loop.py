@@ -14,8 +14,8 @@ from fbloop_assets.lib.common.config import parse_config
 from fbloop_assets.lib.common.lake import Lake
 from fbloop_assets.lib.common.store import open_data_store
 from fbloop_assets.lib.dataset.build import build_dataset
+from fbloop_assets.lib.labeling.accounts import Reviewer
 from fbloop_assets.lib.labeling.imports import import_labels
-from fbloop_assets.lib.labeling.store import Reviewer
 from fbloop_tests.labeling import Clock, label_store
 from fbloop_tests.tiny_world import DAY, write_tiny_day
 

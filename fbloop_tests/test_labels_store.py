@@ -11,15 +11,10 @@ import sqlalchemy as sa
 from fbloop_assets.lib.common.agreement import krippendorff_alpha_nominal, label_agreement
 from fbloop_assets.lib.common.lake import Lake
 from fbloop_assets.lib.common.store import MIGRATIONS, open_store
+from fbloop_assets.lib.labeling.accounts import Accounts, Reviewer
+from fbloop_assets.lib.labeling.events import AlreadyLabeled, LabelError, NotFound, UnknownRecommendation
 from fbloop_assets.lib.labeling.imports import ImportFileError, import_labels
 from fbloop_assets.lib.labeling.served import ServedRecommendations
-from fbloop_assets.lib.labeling.store import (
-    AlreadyLabeled,
-    LabelError,
-    NotFound,
-    Reviewer,
-    UnknownRecommendation,
-)
 from fbloop_tests.labeling import PASSWORD, Clock, label_store, write_served
 
 
@@ -38,7 +33,7 @@ def clock() -> Clock:
 def test_label_and_undo_are_append_only_events(store_url: str, lake: Lake, clock: Clock) -> None:
     write_served(lake, 5)
     store = label_store(open_store(store_url), lake, clock)
-    alice = store.add_reviewer("alice", "reviewer", PASSWORD)
+    alice = Accounts(store.engine, clock).add_reviewer("alice", "reviewer", PASSWORD)
     first = store.record_label("alice", "rec-00001", "useful", 0.8, "<b>great</b>")
     clock.set("2026-01-06T09:00:00+00:00")
     undo = store.retract(first.label_id, alice)
@@ -63,8 +58,9 @@ def test_label_and_undo_are_append_only_events(store_url: str, lake: Lake, clock
 def test_refusals_say_why(store_url: str, lake: Lake, clock: Clock) -> None:
     write_served(lake, 3)
     store = label_store(open_store(store_url), lake, clock)
-    store.add_reviewer("alice", "reviewer", PASSWORD)
-    bob = store.add_reviewer("bob", "reviewer", PASSWORD)
+    accounts = Accounts(store.engine, clock)
+    accounts.add_reviewer("alice", "reviewer", PASSWORD)
+    bob = accounts.add_reviewer("bob", "reviewer", PASSWORD)
     with pytest.raises(UnknownRecommendation, match="'rec-nowhere' is not a served recommendation"):
         store.record_label("alice", "rec-nowhere", "useful", 0.5)
     with pytest.raises(LabelError, match="label must be one of useful, not_useful"):
@@ -79,24 +75,26 @@ def test_refusals_say_why(store_url: str, lake: Lake, clock: Clock) -> None:
         store.retract(label.label_id, bob)
     assert store.retract(label.label_id, Reviewer("root", "admin")).kind == "retraction"
     with pytest.raises(LabelError, match="already exists"):
-        store.add_reviewer("alice", "admin", PASSWORD)
+        accounts.add_reviewer("alice", "admin", PASSWORD)
     with pytest.raises(LabelError, match="role must be one of"):
-        store.add_reviewer("carol", "owner", PASSWORD)
+        accounts.add_reviewer("carol", "owner", PASSWORD)
     with pytest.raises(LabelError, match="at least 10 characters"):
-        store.add_reviewer("carol", "reviewer", "short")
+        accounts.add_reviewer("carol", "reviewer", "short")
     assert store.count_events() == {"label": 1, "retraction": 1}
 
 
-def test_passwords_are_hashed_with_argon2(store_url: str, lake: Lake) -> None:
+def test_passwords_are_hashed_with_argon2(store_url: str) -> None:
     engine = open_store(store_url)
-    store = label_store(engine, lake)
-    store.add_reviewer("alice", "admin", PASSWORD)
+    accounts = Accounts(engine)
+    accounts.add_reviewer("alice", "admin", PASSWORD)
     with engine.connect() as conn:
         stored = conn.execute(sa.text("SELECT password_hash FROM reviewers")).scalar_one()
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
-    assert store.authenticate("alice", PASSWORD) == Reviewer("alice", "admin")
-    assert store.authenticate("alice", PASSWORD + "x") is None
-    assert store.authenticate("nobody", PASSWORD) is None
+    assert accounts.authenticate("alice", PASSWORD) == Reviewer("alice", "admin")
+    assert accounts.authenticate("alice", PASSWORD + "x") is None
+    assert accounts.authenticate("nobody", PASSWORD) is None
+    accounts.set_active("alice", False)
+    assert accounts.authenticate("alice", PASSWORD) is None and accounts.reviewer("alice") is None
 
 
 def test_a_retried_request_with_the_same_label_id_labels_once(store_url: str, lake: Lake) -> None:
@@ -124,7 +122,8 @@ def test_migration_upgrades_an_existing_store_in_place(store_url: str) -> None:
     assert {"weights_versions", "reviewers", "label_events", "label_rejects"} <= tables
     with upgraded.connect() as conn:
         versions = set(conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars())
-    assert "0003" in versions
+    assert {"0003", "0005_sessions", "0006_sign_in_failures"} <= versions
+    assert {"reviewer_sessions", "sign_in_failures"} <= tables
 
 
 LABEL_STUDIO = [

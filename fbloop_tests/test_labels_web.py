@@ -11,61 +11,20 @@ from starlette.testclient import TestClient
 
 from fbloop_assets.lib.common.config import FbloopConfig, LabelingConfig
 from fbloop_assets.lib.common.lake import Lake
-from fbloop_assets.lib.common.store import open_store
-from fbloop_assets.lib.labeling.served import ServedRecommendations
 from fbloop_assets.lib.labeling.store import LabelStore
-from fbloop_assets.web.app import create_app
 from fbloop_assets.web.security import session_secret
-from fbloop_tests.labeling import PASSWORD, write_served
-
-SECRET = "s" * 48
+from fbloop_tests.labeling import PASSWORD, api_sign_in, sign_in, token_of, web_client, web_store
 
 
 @pytest.fixture
 def store(lake: Lake, tmp_path: Path) -> LabelStore:
-    write_served(lake, 30)
-    store = LabelStore(open_store(f"sqlite:///{tmp_path / 'web.sqlite'}"), ServedRecommendations(lake))
-    store.add_reviewer("alice", "reviewer", PASSWORD)
-    store.add_reviewer("bob", "reviewer", PASSWORD)
-    store.add_reviewer("root", "admin", PASSWORD)
-    return store
-
-
-def _client(lake: Lake, store: LabelStore, config: FbloopConfig | None = None) -> TestClient:
-    app = create_app(lake, config or FbloopConfig(), SECRET, store=store, served=store.served)  # type: ignore[arg-type]
-    return TestClient(app, raise_server_exceptions=False)
+    return web_store(lake, tmp_path / "web.sqlite")
 
 
 @pytest.fixture
 def client(lake: Lake, store: LabelStore) -> Iterator[TestClient]:
-    with _client(lake, store) as c:
+    with web_client(lake, store) as c:
         yield c
-
-
-def token_of(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found, "no CSRF token on the page"
-    return found.group(1)
-
-
-def sign_in(client: TestClient, name: str = "alice") -> str:
-    page = client.get("/login")
-    response = client.post(
-        "/login",
-        data={"name": name, "password": PASSWORD, "csrf_token": token_of(page.text)},
-        follow_redirects=False,
-    )
-    assert response.status_code == 303, response.text
-    return token_of(client.get("/queue").text)
-
-
-def api_sign_in(client: TestClient, name: str = "alice") -> str:
-    token = client.get("/api/session").json()["csrf_token"]
-    response = client.post(
-        "/api/login", json={"name": name, "password": PASSWORD}, headers={"X-CSRF-Token": token}
-    )
-    assert response.status_code == 200, response.text
-    return str(response.json()["csrf_token"])
 
 
 def test_label_confirm_undo_and_label_again_through_the_pages(client: TestClient, store: LabelStore) -> None:
@@ -96,7 +55,7 @@ def test_queue_routes_some_items_to_a_second_reviewer(
     lake: Lake, store: LabelStore, client: TestClient
 ) -> None:
     config = FbloopConfig(labeling=replace(LabelingConfig(), double_label_share=0.5))
-    with _client(lake, store, config) as alice, _client(lake, store, config) as bob:
+    with web_client(lake, store, config) as alice, web_client(lake, store, config) as bob:
         token = api_sign_in(alice)
         first = alice.get("/api/queue", params={"limit": 200}).json()["items"]
         assert len(first) == 30 and first[0]["priority"] >= first[-1]["priority"]
@@ -164,7 +123,7 @@ def test_a_post_without_a_valid_csrf_token_is_refused(
 ) -> None:
     token = sign_in(client)
     form = {"recommendation_id": "rec-00001", "label_value": "useful", "confidence": "1"}
-    with _client(lake, store) as other:  # a token from another session is no good either
+    with web_client(lake, store) as other:  # a token from another session is no good either
         foreign = sign_in(other, "bob")
     for bad in ({}, {"csrf_token": ""}, {"csrf_token": token[:-2] + "xx"}, {"csrf_token": foreign}):
         response = client.post("/labels", data=form | bad)
@@ -233,17 +192,23 @@ def test_session_cookie_and_security_headers(lake: Lake, store: LabelStore, clie
     response = client.get("/login")
     cookie = response.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie and "secure" not in cookie
+    signed_in = client.post(
+        "/login",
+        data={"name": "alice", "password": PASSWORD, "csrf_token": token_of(response.text)},
+        follow_redirects=False,
+    ).headers["set-cookie"]
+    assert f"max-age={12 * 3600}" in signed_in.lower() and "httponly" in signed_in.lower()
     assert "script-src 'self'" in response.headers["content-security-policy"]
     assert response.headers["x-frame-options"] == "DENY"
     config = FbloopConfig(labeling=replace(LabelingConfig(), https_only=True))
-    with _client(lake, store, config) as secure:
+    with web_client(lake, store, config) as secure:
         assert "secure" in secure.get("/login").headers["set-cookie"].lower()
 
 
 def test_admin_page_is_for_admins(lake: Lake, store: LabelStore, client: TestClient) -> None:
     sign_in(client, "alice")
     assert client.get("/admin").status_code == 403
-    with _client(lake, store) as admin:
+    with web_client(lake, store) as admin:
         sign_in(admin, "root")
         page = admin.get("/admin")
         assert page.status_code == 200 and "Krippendorff" in page.text

@@ -1,4 +1,5 @@
-"""Human labels: `fbloop serve` (the reviewers' web app), `fbloop reviewers add`, `fbloop labels import`."""
+"""Human labels: `fbloop serve` (the reviewers' web app), `fbloop reviewers add|deactivate|activate`,
+`fbloop labels import`."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from fbloop_assets.cli.common import emit, progress
 from fbloop_assets.lib.common.config import load_config
 from fbloop_assets.lib.common.lake import Lake, resolve_data_dir
 from fbloop_assets.lib.common.store import open_data_store
+from fbloop_assets.lib.labeling.accounts import ROLES, Accounts
 from fbloop_assets.lib.labeling.imports import FORMATS, import_labels
 from fbloop_assets.lib.labeling.served import ServedRecommendations
-from fbloop_assets.lib.labeling.store import ROLES, LabelStore
+from fbloop_assets.lib.labeling.store import LabelStore
 
 
 def _store(lake: Lake) -> LabelStore:
@@ -43,11 +45,21 @@ def _password(args: argparse.Namespace) -> str:
     return first
 
 
+def _accounts() -> Accounts:
+    return Accounts(open_data_store(Lake(resolve_data_dir()).root))
+
+
 def cmd_reviewers_add(args: argparse.Namespace) -> None:
-    lake = Lake(resolve_data_dir())
-    reviewer = _store(lake).add_reviewer(args.name, args.role, _password(args))
+    reviewer = _accounts().add_reviewer(args.name, args.role, _password(args))
     payload = {"reviewer": reviewer.reviewer_id, "role": reviewer.role}
     emit(payload, args.json, lambda p: f"added {p['role']} {p['reviewer']}")
+
+
+def cmd_reviewers_active(args: argparse.Namespace) -> None:
+    reviewer = _accounts().set_active(args.name, args.active)
+    payload = {"reviewer": reviewer.reviewer_id, "role": reviewer.role, "active": reviewer.active}
+    done = "activated" if reviewer.active else "deactivated (every session of theirs ended)"
+    emit(payload, args.json, lambda p: f"{done} {p['role']} {p['reviewer']}")
 
 
 def _render_import(r: dict[str, Any]) -> str:
@@ -84,6 +96,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add.add_argument("--json", action="store_true", help="print the result as JSON")
     add.set_defaults(func=cmd_reviewers_add)
+    for action, active, text in (
+        ("deactivate", False, "stop a reviewer from signing in and end every session of theirs"),
+        ("activate", True, "let a deactivated reviewer sign in again"),
+    ):
+        change = rsub.add_parser(action, help=text)
+        change.add_argument("name", help="the reviewer's sign-in name")
+        change.add_argument("--json", action="store_true", help="print the result as JSON")
+        change.set_defaults(func=cmd_reviewers_active, active=active)
 
     labels = sub.add_parser("labels", help="human labels")
     lsub = labels.add_subparsers(dest="labels_command", required=True, metavar="ACTION")

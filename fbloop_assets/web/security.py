@@ -1,23 +1,21 @@
-"""The web app's security plumbing: the session secret, CSRF tokens and response headers.
+"""The web app's secret and its CSRF tokens.
 
-- The session cookie is Starlette's `SessionMiddleware` (signed with itsdangerous, HttpOnly,
-  SameSite=Lax, Secure when ``labeling.https_only``); its secret comes from
-  ``$FBLOOP_SESSION_SECRET`` or from ``<data>/secrets/session_secret`` (created once, mode 0600).
-- CSRF: a synchronizer token, random per session (`secrets.token_urlsafe`), stored in the signed
-  session and required on every state-changing request as the form field ``csrf_token`` or the
-  header ``X-CSRF-Token``; compared in constant time.
-- Every response carries a Content-Security-Policy (scripts and styles from this origin only, no
-  framing) and the usual hardening headers.
+- The secret comes from ``$FBLOOP_SESSION_SECRET`` (at least 32 characters) or from
+  ``<data>/secrets/session_secret`` (created once, mode 0600). It signs no cookie: sessions are
+  rows of fbloop's database (`lib.labeling.accounts`); it is the key CSRF tokens are derived with.
+- CSRF: a synchronizer token bound to the server-side session, HMAC-SHA256 of the session token's
+  hash under the secret; before sign-in, bound the same way to a random visitor cookie. It is
+  required on every state-changing request as the form field ``csrf_token`` or the header
+  ``X-CSRF-Token`` and compared in constant time; signing in changes it, signing out ends it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 from pathlib import Path
-
-from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fbloop_assets.lib.common.lake import atomic_path
 
@@ -43,49 +41,12 @@ def session_secret(data_dir: Path) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
-def csrf_token(request: Request) -> str:
-    """The session's CSRF token (created on first use)."""
-    token = request.session.get("csrf")
-    if not isinstance(token, str) or len(token) < 20:
-        token = secrets.token_urlsafe(32)
-        request.session["csrf"] = token
-    return token
+def csrf_for(secret: str, basis: str) -> str:
+    """The CSRF token of a session (``basis``: its token's hash) or of a signed-out visitor's cookie."""
+    return hmac.new(secret.encode(), b"csrf\0" + basis.encode(), hashlib.sha256).hexdigest()
 
 
-def csrf_valid(request: Request, submitted: object) -> bool:
-    expected = request.session.get("csrf")
-    if not isinstance(expected, str) or not isinstance(submitted, str) or not submitted:
+def csrf_matches(expected: str, submitted: object) -> bool:
+    if not isinstance(submitted, str) or not submitted:
         return False
     return secrets.compare_digest(expected.encode(), submitted.encode())
-
-
-HEADERS = [
-    (
-        b"content-security-policy",
-        b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        b"frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-    ),
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"same-origin"),
-    (b"cache-control", b"no-store"),
-]
-
-
-class SecurityHeaders:
-    """ASGI middleware adding `HEADERS` to every HTTP response."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *HEADERS]
-            await send(message)
-
-        await self.app(scope, receive, with_headers)

@@ -138,7 +138,7 @@ class TuningConfig:
 
 @dataclass(frozen=True)
 class LabelingConfig:
-    """The reviewers' web app (`fbloop serve`): the queue and the session cookie."""
+    """The reviewers' web app (`fbloop serve`): the queue, sessions and the sign-in throttle."""
 
     # Serving days (the latest ones) whose recommendations are offered for labeling.
     queue_days: int = number(7, ge=1, le=365)
@@ -150,3 +150,11 @@ class LabelingConfig:
     session_hours: float = number(12.0, gt=0, le=8760)
     # Send the session cookie over HTTPS only (set true behind TLS).
     https_only: bool = False
+    # Failed sign-ins of the last this many minutes count towards the throttle.
+    sign_in_window_minutes: int = number(15, ge=1, le=1440)
+    # Failures per account name, and per client address, within the window after which further
+    # attempts are refused (429) without checking the password.
+    sign_in_failures_per_account: int = number(5, ge=1, le=1000)
+    sign_in_failures_per_client: int = number(20, ge=1, le=100_000)
+    # Password checks at once (Argon2id takes 64 MiB each); further attempts wait their turn.
+    password_checks_at_once: int = number(2, ge=1, le=64)

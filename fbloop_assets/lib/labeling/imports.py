@@ -38,7 +38,8 @@ import polars as pl
 from fbloop_assets.lib.common.privacy import REDACTED
 from fbloop_assets.lib.ingest.day import coerce, read_raw
 from fbloop_assets.lib.ingest.landing import COLUMNS, LABEL_VALUES, Reason
-from fbloop_assets.lib.labeling.store import MAX_COMMENT, MAX_ID, LabelStore, iso
+from fbloop_assets.lib.labeling.events import MAX_COMMENT, MAX_ID, iso
+from fbloop_assets.lib.labeling.store import LabelStore
 
 FORMATS = ("label-studio", "csv")
 
