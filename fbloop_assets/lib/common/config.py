@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 PRIVACY_MODES = ("aggregated", "pseudonymized", "identifiable")
+MAX_CLOCK_SKEW_MINUTES = 1440.0  # a day: more is not clock skew but a wrong date
 
 
 class ConfigError(ValueError):
@@ -47,9 +48,12 @@ class PrivacyConfig:
 
 @dataclass(frozen=True)
 class IngestionConfig:
-    """How far back a signal or label may refer to a served recommendation."""
+    """How far back a signal or label may refer to a served recommendation, and how early."""
 
     recommendation_lookback_days: int = 14
+    # An outcome or label timestamped up to this many minutes before its recommendation was served
+    # is clock skew between systems (its event_at becomes served_at); earlier, it is quarantined.
+    clock_skew_tolerance_minutes: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -343,6 +347,11 @@ def parse_config(text: str, origin: str = "<config>") -> FbloopConfig:
         raise ConfigError("attribution windows must be >= 0 days")
     if config.ingestion.recommendation_lookback_days < windows.longest().days:
         raise ConfigError("ingestion.recommendation_lookback_days must cover the longest attribution window")
+    skew = config.ingestion.clock_skew_tolerance_minutes
+    if not 0.0 <= skew <= MAX_CLOCK_SKEW_MINUTES:  # also refuses NaN
+        raise ConfigError(
+            f"ingestion.clock_skew_tolerance_minutes must be in [0, {MAX_CLOCK_SKEW_MINUTES:g}], got {skew}"
+        )
     for name, value in (
         ("serving.temperature", config.serving.temperature),
         ("serving.slate_size", config.serving.slate_size),
