@@ -64,7 +64,7 @@ CSV_BAD_LINES = {
 }
 JSON_BAD_LINES = {
     "malformed JSON": (b'{"label_id": "l08", "reviewer_id": ', "not valid JSON"),
-    "not an object": (b'["l08", "rev-1"]', "a JSON list where an object is expected"),
+    "not an object": (b'["l08", "rev-1"]', "a JSON array where an object is expected"),
     "NaN": (b'{"label_id": "l08", "confidence": NaN}', "NaN is not a JSON value"),
     "nested 100,000 deep": (
         b'{"label_id": "l08", "comment": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",

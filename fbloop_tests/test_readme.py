@@ -149,7 +149,9 @@ def test_every_command_and_its_options_are_in_the_commands_table() -> None:
     usages = documented_commands()
     missing = []
     for path, options in commands(build_parser()):
-        found = [u for words, u in usages if len(words) == len(path) and all(map(set.__contains__, words, path))]
+        found = [
+            u for words, u in usages if len(words) == len(path) and all(map(set.__contains__, words, path))
+        ]
         if not found:
             missing.append(f"fbloop {' '.join(path)}")
         missing += [f"fbloop {' '.join(path)} {o}" for o in options if not any(o in u for u in found)]

@@ -157,6 +157,9 @@ def jsonl_block(pieces: list[bytes], columns: list[str], row: int, line: int) ->
     return result
 
 
+_JSON_KINDS = {list: "array", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
+
+
 def _not_json(constant: str) -> Any:
     raise ValueError(f"{constant} is not a JSON value")
 
@@ -172,7 +175,8 @@ def _json_record(raw: bytes, columns: list[str]) -> tuple[list[str | None], Reas
     except ValueError as exc:  # json.JSONDecodeError is one; its message gives a position, not content
         return [], Reason.UNPARSEABLE_LINE, f"not valid JSON ({exc})"
     if not isinstance(value, dict):
-        return [], Reason.UNPARSEABLE_LINE, f"a JSON {type(value).__name__} where an object is expected"
+        kind = _JSON_KINDS.get(type(value), "value")
+        return [], Reason.UNPARSEABLE_LINE, f"a JSON {kind} where an object is expected"
     return [_text(value.get(c)) for c in columns], None, ""
 
 
