@@ -157,7 +157,8 @@ def jsonl_block(pieces: list[bytes], columns: list[str], row: int, line: int) ->
     return result
 
 
-_JSON_KINDS = {list: "array", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
+_JSON_KINDS = {list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
+_JSON_KINDS[type(None)] = "null"
 
 
 def _not_json(constant: str) -> Any:
