@@ -71,7 +71,7 @@ class NormalizationPlan:
     """A day's normalization as a lazy plan: run it with `collect` or stream it to a file."""
 
     feedback: pl.LazyFrame
-    rejects: pl.DataFrame  # unknown recommendations: few, so already collected
+    rejects: pl.DataFrame  # unknown recommendations, events before serving: few, so collected now
     counts: dict[str, int]  # what is known before the plan runs (inputs, refused, excluded, clamped)
     rows_before_dedup: int
 
