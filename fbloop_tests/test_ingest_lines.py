@@ -236,3 +236,18 @@ def test_a_file_of_another_type_is_quarantined_not_ignored(lake: Lake) -> None:
     assert result.rejects.select("reason").rows() == [
         ("unparseable_file: labels.json: not a landing file type (.csv, .jsonl or .parquet)",)
     ]
+
+
+@pytest.mark.parametrize("bad", [False, True], ids=["polars", "line reader"])
+def test_a_byte_order_mark_and_crlf_line_ends_are_read(lake: Lake, bad: bool) -> None:
+    lines = [
+        b"\xef\xbb\xbf" + HEADER.encode(),
+        csv_line(1),
+        b"l02,only,three" if bad else csv_line(2),
+        csv_line(3),
+    ]
+    write_file(lake, "labels.csv", [line + b"\r" for line in lines])
+    result = ingest_day(lake, "labels", DAY, stage="raw_labels")
+    assert result.valid["label_id"].to_list() == (["l01", "l03"] if bad else ["l01", "l02", "l03"])
+    assert result.valid["comment"].to_list() == [None] * result.valid.height
+    assert result.rejects.height == int(bad)
