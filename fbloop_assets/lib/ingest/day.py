@@ -130,8 +130,7 @@ def ingest_day(lake: Lake, source: str, day: date, stage: str, batch_rows: int =
         parts.extend(valid)
         refused.extend(bad)
         rows_read += n
-    # rechunk: polars 2.1 panics ("i < self.len()") filtering string views of several files' parts
-    typed_all = pl.concat(parts, rechunk=True) if parts else empty_typed(source)
+    typed_all = pl.concat(parts) if parts else empty_typed(source)
     valid_all, duplicates = split_duplicates(typed_all, source, stage)
     return DayIngest(
         valid=valid_all, rejects=concat_rejects([*refused, duplicates]), files=names, rows_read=rows_read

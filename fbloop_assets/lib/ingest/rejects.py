@@ -68,7 +68,9 @@ def record_json(schema: pl.Schema | dict[str, pl.DataType], columns: Sequence[st
 
 def rejects(frame: pl.DataFrame, stage: str, source: str, reason: pl.Expr, record: pl.Expr) -> pl.DataFrame:
     """Rejects of ``frame``'s rows (it holds ``landing_file`` and ``landing_row``); ``reason`` per row."""
-    return frame.select(
+    # rechunk (refused rows are few): polars 2.1 panics ("i < self.len()") on string views of rows
+    # filtered out of a frame concatenated from several files
+    return frame.rechunk().select(
         pl.lit(stage).alias("stage"),
         pl.lit(source).alias("source"),
         pl.col("landing_file"),
