@@ -70,7 +70,7 @@ def rejects(frame: pl.DataFrame, stage: str, source: str, reason: pl.Expr, recor
     """Rejects of ``frame``'s rows (it holds ``landing_file`` and ``landing_row``); ``reason`` per row."""
     # rechunk (refused rows are few): polars 2.1 panics ("i < self.len()") on string views of rows
     # filtered out of a frame concatenated from several files
-    return frame.rechunk().select(
+    refused = frame.rechunk().select(
         pl.lit(stage).alias("stage"),
         pl.lit(source).alias("source"),
         pl.col("landing_file"),
@@ -78,7 +78,8 @@ def rejects(frame: pl.DataFrame, stage: str, source: str, reason: pl.Expr, recor
         reason.str.split(":").list.first().alias("reason_code"),
         reason.alias("reason"),
         record.alias("record"),
-    ).cast(REJECT_SCHEMA)  # type: ignore[arg-type]
+    )
+    return refused.cast(REJECT_SCHEMA)  # type: ignore[arg-type]
 
 
 def file_reject(stage: str, source: str, file: str, code: Reason, detail: str) -> pl.DataFrame:
