@@ -29,7 +29,7 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from fbloop_assets.defs.feedback.assets import normalized_feedback, quarantine
+from fbloop_assets.defs.feedback.assets import feedback_and_quarantine
 from fbloop_assets.defs.feedback.performance import creator_outcomes_daily, creator_performance
 from fbloop_assets.defs.ingest.assets import ingestion_assets
 from fbloop_assets.defs.resources import FbloopResource
@@ -46,7 +46,7 @@ from fbloop_assets.simulate.truth import true_ndcg
 START = date(2026, 1, 1)
 TRAIN_DAYS = 7
 EVAL_DAYS = 3
-ASSETS = [*ingestion_assets, normalized_feedback, quarantine, creator_outcomes_daily, creator_performance]
+ASSETS = [*ingestion_assets, feedback_and_quarantine, creator_outcomes_daily, creator_performance]
 
 
 def _ndcg(examples: pl.DataFrame, weights: dict[str, float]) -> dict[str, Any]:

@@ -66,6 +66,12 @@ def _values(materialization: dg.AssetMaterialization) -> dict[str, Any]:
     return {k: v.value for k, v in materialization.metadata.items()}
 
 
+def _materializations(result: dg.ExecuteInProcessResult, asset: str) -> list[dg.AssetMaterialization]:
+    """The run's materializations of ``asset`` (one step may materialize several assets)."""
+    key = dg.AssetKey(asset)
+    return [e.materialization for e in result.get_asset_materialization_events() if e.asset_key == key]
+
+
 def _root_cause(error: Any) -> str:  # dagster's SerializableErrorInfo
     while error.cause is not None:
         error = error.cause
@@ -127,16 +133,16 @@ def run_day(day: date, instance: dg.DagsterInstance | None = None, guards: bool 
         date=day.isoformat(), run_id=result.run_id, dagster_home=os.environ.get("DAGSTER_HOME", "")
     )
     for node in ("creators", "campaigns", "raw_recommendations", "raw_outcome_signals", "raw_labels"):
-        for mat in result.asset_materializations_for_node(node):
+        for mat in _materializations(result, node):
             values = _values(mat)
             summary.rows_read[node] = values["rows_read"]
             summary.rows_valid[node] = values["dagster/row_count"]
-    for mat in result.asset_materializations_for_node("quarantine"):
+    for mat in _materializations(result, "quarantine"):
         values = _values(mat)
         summary.quarantined = {"total": values["dagster/row_count"]} | {
             k.removeprefix("reason/"): v for k, v in values.items() if k.startswith("reason/")
         }
-    for mat in result.asset_materializations_for_node("normalized_feedback"):
+    for mat in _materializations(result, "normalized_feedback"):
         values = _values(mat)
         counts = ("normalized", "excluded_no_consent", "incomplete", "unknown_recommendation", "deduplicated")
         summary.feedback = {k: values[k] for k in counts}
@@ -152,7 +158,7 @@ def run_day(day: date, instance: dg.DagsterInstance | None = None, guards: bool 
                 cause = evaluation.description or "see its metadata"
                 summary.blocked.append(f"{evaluation.asset_key.to_user_string()}/{name}: {cause}")
     for node, keys in _LOOP_VALUES.items():
-        for mat in result.asset_materializations_for_node(node):
+        for mat in _materializations(result, node):
             values = _values(mat)
             summary.loop |= {f"{node}/{k}": values[k] for k in keys if k in values}
     return summary

@@ -14,23 +14,21 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from fbloop_assets.defs.feedback.assets import normalized_feedback, quarantine
+from fbloop_assets.defs.feedback.assets import feedback_and_quarantine
 from fbloop_assets.defs.ingest.assets import ingestion_assets
 from fbloop_assets.defs.resources import FbloopResource
 from fbloop_assets.lib.common.config import FbloopConfig
-from fbloop_assets.lib.common.lake import Lake
+from fbloop_assets.lib.common.lake import Lake, write_parquet
+from fbloop_assets.lib.feedback.data_docs import data_docs_dir
 from fbloop_assets.lib.feedback.expectations import (
     UNIQUE_RULE,
     FailedExpectation,
     FeedbackValidation,
-    data_docs_dir,
-    duplicate_ids,
-    sample_by_id,
-    stable_hash,
     validate_feedback,
 )
+from fbloop_assets.lib.feedback.feedback_ids import duplicate_ids, sample_by_id, stable_hash
 from fbloop_assets.lib.feedback.normalize import FEEDBACK_SCHEMA, normalize_day
-from fbloop_assets.lib.ingest.day import ingest_day
+from fbloop_assets.lib.ingest.day import empty_typed, ingest_day
 from fbloop_assets.simulate import simulate
 from fbloop_tests.conftest import write_landing
 from fbloop_tests.tiny_world import DAY, write_tiny_day
@@ -221,9 +219,36 @@ def write_early_signal(lake: Lake) -> None:
     write_landing(lake, "outcome_signals", DAY, "early.csv", [row])
 
 
+def write_legacy_recommendation(lake: Lake) -> None:
+    """A served recommendation of the day before with propensity 0, and a click on it today.
+
+    Ingestion refuses propensity 0, so only a warehouse table written some other way (an older
+    fbloop, a hand repair) can hold it: the suite is the last line of defense.
+    """
+    before = date.fromisoformat(DAY) - timedelta(days=1)
+    served = datetime.combine(before, datetime.min.time(), tzinfo=UTC) + timedelta(hours=9)
+    legacy = empty_typed("recommendations").vstack(
+        pl.DataFrame(
+            [["rec-legacy", "req-0", "camp-1", "cre-1", 1, 1.0, 0.0, "w0", served, "legacy.parquet", 1]],
+            schema=empty_typed("recommendations").schema,
+            orient="row",
+        )
+    )
+    write_parquet(legacy, lake.table_path("raw_recommendations", before))
+    click = {
+        "signal_id": "s-legacy",
+        "source": "platform_api",
+        "event_type": "click",
+        "metric_value": "1",
+        "timestamp": f"{DAY}T07:00:00Z",
+        "recommendation_id": "rec-legacy",
+    }
+    write_landing(lake, "outcome_signals", DAY, "legacy.csv", [click])
+
+
 def materialize(lake: Lake, instance: dg.DagsterInstance, guards: str = "") -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        [*ingestion_assets, normalized_feedback, quarantine],
+        [*ingestion_assets, feedback_and_quarantine],
         partition_key=DAY,
         resources={"fbloop": FbloopResource(data_dir=str(lake.root), guards=guards)},
         instance=instance,
@@ -258,16 +283,43 @@ def test_a_failed_suite_is_an_error_or_with_guards_off_a_warning(
 ) -> None:
     monkeypatch.delenv("FBLOOP_DATABASE_URL", raising=False)
     write_tiny_day(lake)
-    write_early_signal(lake)
+    write_legacy_recommendation(lake)
     with dg.instance_for_test() as instance:
         guarded = materialize(lake, instance)
+        quarantined = materialized(guarded, "quarantine")
         unguarded = materialize(lake, instance, guards="off")
     assert not guarded.success  # the blocking check stops the run
     evaluation = expectations_evaluation(guarded)
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
-    assert "not before the recommendation was served" in (evaluation.description or "")
+    assert "propensity is in (0, 1]" in (evaluation.description or "")
     table = evaluation.metadata["failed_expectations"].value
-    assert "expect_column_pair_values_a_to_be_greater_than_b" in table and "event_at, served_at" in table
+    assert "expect_column_values_to_be_between" in table and "propensity" in table
+    # the day's quarantine was still written and materialized, before the check stopped the run
+    assert quarantined["dagster/row_count"] == 3
+    assert pl.read_parquet(lake.table_path("quarantine", date.fromisoformat(DAY))).height == 3
     assert unguarded.success
     evaluation = expectations_evaluation(unguarded)
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
+
+
+def materialized(result: dg.ExecuteInProcessResult, asset: str) -> dict:
+    (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(asset)]
+    return {k: v.value for k, v in event.materialization.metadata.items()}
+
+
+def test_an_event_before_serving_is_quarantined_and_the_day_passes(
+    lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # an hour of clock skew used to pass normalization and then block the day in the suite
+    monkeypatch.delenv("FBLOOP_DATABASE_URL", raising=False)
+    write_tiny_day(lake)
+    write_early_signal(lake)
+    with dg.instance_for_test() as instance:
+        result = materialize(lake, instance)
+    assert result.success and expectations_evaluation(result).passed
+    assert materialized(result, "quarantine")["reason/before_serving"] == 1
+    assert materialized(result, "normalized_feedback")["before_serving"] == 1
+    refused = pl.read_parquet(lake.table_path("quarantine", date.fromisoformat(DAY)))
+    (row,) = refused.filter(pl.col("reason_code") == "before_serving").iter_rows(named=True)
+    assert row["landing_file"].endswith("early.csv") and row["landing_row"] == 1
+    assert "60.0 minutes before recommendation 'rec-1' was served" in row["reason"]

@@ -62,13 +62,13 @@ def test_each_defect_gets_its_reason_and_good_rows_pass(lake: Lake) -> None:
 
 def test_unparseable_file_is_quarantined_whole_and_the_day_still_loads(lake: Lake) -> None:
     write_landing(lake, "labels", DAY, "a.csv", [label("ok-1")])
-    broken = lake.landing_dir("labels", date(2026, 1, 5)) / "b.jsonl"
-    broken.write_text('{"label_id": "x", "reviewer_id": \n', encoding="utf-8")
+    broken = write_landing(lake, "labels", DAY, "b.parquet", [label(f"x{i}") for i in range(50)])
+    broken.write_bytes(broken.read_bytes()[:200])  # cut off mid-write: no Parquet reader can open it
     result = ingest_day(lake, "labels", date(2026, 1, 5), stage="raw_labels")
     assert result.valid["label_id"].to_list() == ["ok-1"]
     whole = result.rejects.row(0, named=True)
     assert whole["reason_code"] == "unparseable_file"
-    assert whole["landing_file"].endswith("b.jsonl")
+    assert whole["landing_file"].endswith("b.parquet")
     assert whole["landing_row"] is None
 
 

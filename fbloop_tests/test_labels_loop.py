@@ -7,7 +7,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from fbloop_assets.defs.feedback.assets import normalized_feedback, quarantine
+from fbloop_assets.defs.feedback.assets import feedback_and_quarantine
 from fbloop_assets.defs.ingest.assets import ingestion_assets
 from fbloop_assets.defs.resources import FbloopResource
 from fbloop_assets.lib.common.config import parse_config
@@ -24,7 +24,7 @@ NEXT_DAY = "2026-01-06"
 
 def _materialize(lake: Lake, day: str, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
     result = dg.materialize(
-        [*ingestion_assets, normalized_feedback, quarantine],
+        [*ingestion_assets, feedback_and_quarantine],
         partition_key=day,
         resources={"fbloop": FbloopResource(data_dir=str(lake.root))},
         instance=instance,

@@ -1,11 +1,17 @@
 """Normalization: one feedback schema, joins, consent, privacy modes, attribution completeness."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 import pytest
 
-from fbloop_assets.lib.common.config import FbloopConfig, PrivacyConfig
+from fbloop_assets.lib.common.config import (
+    ConfigError,
+    FbloopConfig,
+    IngestionConfig,
+    PrivacyConfig,
+    parse_config,
+)
 from fbloop_assets.lib.common.privacy import pseudonymize
 from fbloop_assets.lib.feedback.normalize import FEEDBACK_SCHEMA, normalize_day
 from fbloop_assets.lib.ingest.landing import typed_schema
@@ -152,3 +158,65 @@ def test_same_feedback_twice_is_kept_once() -> None:
 def test_normalizing_twice_gives_identical_output() -> None:
     args = (DAY, recs(), signals(conversion("c1", "rec-new", "u1", True)), labels(), FbloopConfig(), KEY)
     assert normalize_day(*args).feedback.equals(normalize_day(*args).feedback)
+
+
+def impression(signal_id: str, at_: datetime) -> tuple:
+    return (signal_id, "platform_api", "impression", 10.0, at_, "rec-new", None, None, None, None, None)
+
+
+def test_an_event_before_serving_is_quarantined_beyond_the_clock_skew_tolerance() -> None:
+    # rec-new was served on Jan 9 at 12:00; the tolerance is 5 minutes by default
+    served = at(9)
+    result = normalize_day(
+        DAY,
+        recs(),
+        signals(
+            impression("s-hour-early", served - timedelta(hours=1)),
+            impression("s-skewed", served - timedelta(minutes=4)),
+            impression("s-on-time", served + timedelta(minutes=1)),
+        ),
+        labels(("l-early", "rev-1", "rec-new", "useful", 0.9, served - timedelta(minutes=6), None)),
+        FbloopConfig(),
+        KEY,
+    )
+    assert sorted(result.feedback["feedback_id"]) == ["signal:s-on-time", "signal:s-skewed"]
+    # within the tolerance the row stays, its event_at moved to the serving time
+    event_at = dict(zip(result.feedback["feedback_id"], result.feedback["event_at"], strict=True))
+    assert event_at == {"signal:s-skewed": served, "signal:s-on-time": served + timedelta(minutes=1)}
+    rejects = result.rejects.sort("source")
+    assert rejects.select("source", "reason_code").rows() == [
+        ("labels", "before_serving"),
+        ("outcome_signals", "before_serving"),
+    ]
+    assert rejects["reason"][1] == (
+        "before_serving: timestamp 2026-01-09T11:00:00Z is 60.0 minutes before recommendation "
+        "'rec-new' was served (2026-01-09T12:00:00Z; clock-skew tolerance 5 minutes)"
+    )
+    assert '"signal_id":"s-hour-early"' in rejects["record"][1]
+    assert (result.stats["before_serving"], result.stats["clamped_clock_skew"]) == (2, 1)
+
+
+def test_the_clock_skew_tolerance_is_configurable() -> None:
+    served = at(9)
+    day_signals = signals(impression("s-hour-early", served - timedelta(hours=1)))
+    strict = FbloopConfig(ingestion=IngestionConfig(clock_skew_tolerance_minutes=0.0))
+    lenient = FbloopConfig(ingestion=IngestionConfig(clock_skew_tolerance_minutes=90.0))
+    assert normalize_day(DAY, recs(), day_signals, labels(), strict, KEY).stats["before_serving"] == 1
+    kept = normalize_day(DAY, recs(), day_signals, labels(), lenient, KEY)
+    assert kept.feedback["event_at"].to_list() == [served] and kept.stats["clamped_clock_skew"] == 1
+
+
+def test_consent_is_judged_before_serving_time() -> None:
+    # a subject-level signal without consent is excluded whatever else is wrong with it
+    row = list(conversion("c1", "rec-new", "u1", False))
+    row[4] = at(9) - timedelta(hours=2)
+    result = normalize_day(DAY, recs(), signals(tuple(row)), labels(), FbloopConfig(), KEY)
+    assert result.rejects.height == 0 and result.stats["excluded_no_consent"] == 1
+
+
+@pytest.mark.parametrize("value", ["-1.0", "nan", "inf", "1441"])
+def test_the_clock_skew_tolerance_is_validated(value: str) -> None:
+    with pytest.raises(
+        ConfigError, match=r"ingestion.clock_skew_tolerance_minutes must be a number in \[0, 1440\]"
+    ):
+        parse_config(f"[ingestion]\nclock_skew_tolerance_minutes = {value}\n")

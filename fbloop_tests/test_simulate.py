@@ -37,7 +37,7 @@ def test_manifest_counts_match_the_delivered_files(tmp_path: Path) -> None:
             assert rows == entry["rows"] == entry["good"] + sum(entry["bad"].values()), (day, source)
         bad_files = [b["file"] for b in delivered["bad_files"]]
         assert bad_files == (
-            ["landing/outcome_signals/2026-03-02/partner_feed.jsonl"] if day == "2026-03-02" else []
+            ["landing/outcome_signals/2026-03-02/partner_feed.parquet"] if day == "2026-03-02" else []
         )
     assert manifest["pending_after_range"]["outcome_signals"] > 0  # late conversions beyond the last day
 

@@ -145,7 +145,7 @@ def test_the_hidden_truth_stays_outside_the_landing_zone(simulated_on_sqlite: tu
     data_dir, manifest, _ = simulated_on_sqlite
     assert pl.read_parquet(data_dir / manifest["truth"]["relevance"])["relevance"].is_between(0, 1).all()
     for path in (data_dir / "landing").rglob("*.*"):
-        if path.name != "partner_feed.jsonl":  # the deliberately broken file
+        if path.name != "partner_feed.parquet":  # the deliberately broken file
             assert "relevance" not in read_raw(path).columns, path
 
 

@@ -14,6 +14,13 @@ DAY = "2026-01-05"
 
 
 def write_tiny_day(lake: Lake, day: str = DAY) -> None:
+    _reference(lake, day)
+    _serving_log(lake, day)
+    _signals(lake, day)
+    _labels(lake, day)
+
+
+def _reference(lake: Lake, day: str) -> None:
     write_landing(
         lake,
         "creators",
@@ -67,6 +74,9 @@ def write_tiny_day(lake: Lake, day: str = DAY) -> None:
             },
         ],
     )
+
+
+def _serving_log(lake: Lake, day: str) -> None:
     write_landing(
         lake,
         "recommendations",
@@ -87,6 +97,9 @@ def write_tiny_day(lake: Lake, day: str = DAY) -> None:
             for i, creator, p in ((1, "cre-1", 0.6), (2, "cre-2", 0.5), (3, "cre-1", 0.2))
         ],
     )
+
+
+def _signals(lake: Lake, day: str) -> None:
     signal = {
         "source": "platform_api",
         "event_type": "impression",
@@ -129,6 +142,9 @@ def write_tiny_day(lake: Lake, day: str = DAY) -> None:
             conversion | {"signal_id": "s6", "subject_id": "u-2", "consent_analytics": "false"},
         ],
     )
+
+
+def _labels(lake: Lake, day: str) -> None:
     label = {
         "reviewer_id": "rev-1",
         "recommendation_id": "rec-1",

@@ -59,8 +59,7 @@ DELIVERIES = (
     ("outcome_signals", "shop_pixel.csv"),
     ("labels", "labels.csv"),
 )
-UNPARSEABLE = "partner_feed.jsonl"
-TRUNCATED_FEED = '{"signal_id": "pf-1", "event_type": "click", "metric_value": 3}\n{"signal_id": "pf-2", "ev'
+UNPARSEABLE = "partner_feed.parquet"
 
 CANARY = "CANARY"
 
@@ -276,8 +275,11 @@ class Simulation:
         if (day - self.start).days == self.params.unparseable_file_day:
             target = self.lake.landing_dir("outcome_signals", day) / UNPARSEABLE
             with atomic_path(target) as tmp:
-                # a partner's export cut off mid-record: no JSON Lines reader can make sense of it
-                tmp.write_text(TRUNCATED_FEED)
+                # a partner's export cut off mid-write: no Parquet reader can open it (a text file
+                # cut off mid-line would lose only its last line)
+                feed = pl.DataFrame({"signal_id": [f"pf-{i}" for i in range(100)], "metric_value": 3.0})
+                feed.write_parquet(tmp)
+                tmp.write_bytes(tmp.read_bytes()[:256])
             manifest["bad_files"].append(
                 {
                     "source": "outcome_signals",

@@ -3,14 +3,13 @@ the data guards that hold suspicious feedback back."""
 
 import dagster as dg
 
-from fbloop_assets.defs.feedback.assets import normalized_feedback, quarantine
+from fbloop_assets.defs.feedback.assets import feedback_and_quarantine
 from fbloop_assets.defs.feedback.held_back import held_back_feedback, outcome_counts_daily
 from fbloop_assets.defs.feedback.performance import creator_outcomes_daily, creator_performance
 
 defs = dg.Definitions(
     assets=[
-        normalized_feedback,
-        quarantine,
+        feedback_and_quarantine,
         creator_outcomes_daily,
         creator_performance,
         outcome_counts_daily,

@@ -1,4 +1,12 @@
-"""`normalized_feedback` (one feedback schema, privacy applied) and `quarantine` (every refused row)."""
+"""`normalized_feedback` (one feedback schema, privacy applied) and `quarantine` (every refused row).
+
+Both are written by one step, `feedback_and_quarantine`: the day's quarantine table is written
+and materialized before normalized_feedback's blocking checks can stop the run, so a day whose
+feedback fails a check still shows every row refused that day.
+"""
+
+from collections.abc import Iterator
+from datetime import date
 
 import dagster as dg
 import polars as pl
@@ -6,10 +14,12 @@ import polars as pl
 from fbloop_assets.defs.metadata import column_schema, counts_table, md_table, partition_day, preview
 from fbloop_assets.defs.partitions import daily_partitions, window_dep
 from fbloop_assets.defs.resources import FbloopResource
-from fbloop_assets.lib.common.lake import days_ending, frame_fingerprint, sink_parquet, write_parquet
+from fbloop_assets.lib.common.config import FbloopConfig
+from fbloop_assets.lib.common.lake import Lake, days_ending, frame_fingerprint, sink_parquet, write_parquet
 from fbloop_assets.lib.common.privacy import personal_data_findings
-from fbloop_assets.lib.feedback.expectations import FeedbackValidation, data_docs_dir, validate_feedback
-from fbloop_assets.lib.feedback.normalize import normalize_plan
+from fbloop_assets.lib.feedback.data_docs import data_docs_dir
+from fbloop_assets.lib.feedback.expectations import FeedbackValidation, validate_feedback
+from fbloop_assets.lib.feedback.normalize import NormalizationPlan, normalize_plan
 from fbloop_assets.lib.ingest.day import empty_rejects, empty_typed
 
 # The partition mapping shows the default lookback in the lineage graph; the files actually read
@@ -17,16 +27,59 @@ from fbloop_assets.lib.ingest.day import empty_rejects, empty_typed
 DEFAULT_LOOKBACK_DAYS = 14
 INGESTION_ASSETS = ("creators", "campaigns", "raw_recommendations", "raw_outcome_signals", "raw_labels")
 
+NORMALIZED_FEEDBACK = """One UTC day of feedback in fbloop's single feedback schema (outcomes and labels).
 
-@dg.asset(
+Joins the day's outcome signals and reviewer labels to the recommendations they belong to
+(served within the lookback window), applies privacy (keyed pseudonyms for subject ids, age
+buckets, no free text or URLs; subject-level signals without consent are excluded and counted),
+removes duplicates by a stable key and marks outcomes whose attribution window is still open
+as incomplete (`attribution_complete = false`). Signals and labels that refer to an unknown
+recommendation, or happened more than `ingestion.clock_skew_tolerance_minutes` before their
+recommendation was served, go to quarantine; within the tolerance `event_at` is set to the
+serving time (clock skew), counted as `clamped_clock_skew`.
+
+Two blocking checks judge the written day: `no_personal_data`, and `expectations`, the Great
+Expectations suite `normalized_feedback` run on a stable sample of at most
+`guards.expectations.sample_rows` rows (feedback_id uniqueness exactly, on every row). Its
+counts and failed expectations are in the check's metadata, the HTML Data Docs (every day's
+result) at `<data>/data_docs/site/index.html`. A failure is an ERROR, or a WARN with
+`guards.enabled = false`. The day's `quarantine` is written first, in the same step."""
+
+QUARANTINE = """Every row refused that day, by any stage, with its reason, source file and row number.
+
+Gathers the rejects of the ingestion assets (files that cannot be opened or have none of the
+source's columns, lines that cannot be read, malformed values, missing fields, invalid values,
+future timestamps, same-day duplicates) and of `normalized_feedback` (unknown recommendations,
+events before serving). The `record` column keeps the refused row's values as JSON, personal
+values (subject id, age, URL, comment) redacted, or nothing for an unreadable line or file; the
+original stays in its landing file, which `landing_file` and `landing_row` point to. Written in
+the same step as `normalized_feedback`, before its checks, so a blocked day has its quarantine."""
+
+
+@dg.multi_asset(
+    name="feedback_and_quarantine",
     partitions_def=daily_partitions,
-    group_name="feedback",
-    kinds={"polars", "parquet"},
-    code_version="1",
-    deps=[
-        window_dep("raw_recommendations", -(DEFAULT_LOOKBACK_DAYS - 1)),
-        "raw_outcome_signals",
-        "raw_labels",
+    specs=[
+        dg.AssetSpec(
+            "normalized_feedback",
+            description=NORMALIZED_FEEDBACK,
+            group_name="feedback",
+            kinds={"polars", "parquet"},
+            code_version="2",  # 2: events before serving quarantined, clock skew clamped
+            deps=[
+                window_dep("raw_recommendations", -(DEFAULT_LOOKBACK_DAYS - 1)),
+                "raw_outcome_signals",
+                "raw_labels",
+            ],
+        ),
+        dg.AssetSpec(
+            "quarantine",
+            description=QUARANTINE,
+            group_name="feedback",
+            kinds={"polars", "parquet"},
+            code_version="2",  # 2: written with normalized_feedback
+            deps=list(INGESTION_ASSETS),
+        ),
     ],
     check_specs=[
         dg.AssetCheckSpec(
@@ -48,43 +101,35 @@ INGESTION_ASSETS = ("creators", "campaigns", "raw_recommendations", "raw_outcome
         ),
     ],
 )
-def normalized_feedback(context: dg.AssetExecutionContext, fbloop: FbloopResource) -> dg.MaterializeResult:
-    """One UTC day of feedback in fbloop's single feedback schema (outcomes, conversions and labels).
-
-    Joins the day's outcome signals and reviewer labels to the recommendations they belong to
-    (served within the lookback window), applies privacy (keyed pseudonyms for subject ids, age
-    buckets, no free text or URLs; subject-level signals without consent are excluded and counted),
-    removes duplicates by a stable key and marks outcomes whose attribution window is still open
-    as incomplete (`attribution_complete = false`). Signals and labels that refer to an unknown
-    recommendation go to quarantine.
-
-    Two blocking checks judge the written day: `no_personal_data`, and `expectations`, the Great
-    Expectations suite `normalized_feedback` run on a stable sample of at most
-    `guards.expectations.sample_rows` rows (feedback_id uniqueness exactly, on every row). Its
-    counts and failed expectations are in the check's metadata, the HTML Data Docs (every day's
-    result) at `<data>/data_docs/site/index.html`. A failure is an ERROR, or a WARN with
-    `guards.enabled = false`.
-    """
+def feedback_and_quarantine(
+    context: dg.AssetExecutionContext, fbloop: FbloopResource
+) -> Iterator[dg.MaterializeResult]:
+    """Normalize the day's feedback, then write the day's quarantine, then judge the feedback."""
     day = partition_day(context)
     lake = fbloop.lake()
     config = fbloop.config()
     for upstream in ("raw_outcome_signals", "raw_labels"):
         if not lake.table_path(upstream, day).exists():
             raise dg.Failure(f"{upstream} is not materialized for {day}: materialize it first")
-    lookback = config.ingestion.recommendation_lookback_days
-    rec_days = days_ending(day, lookback)
-    rec_paths = [lake.table_path("raw_recommendations", d) for d in rec_days]
-    present = [p for p in rec_paths if p.exists()]
+    rec_days = days_ending(day, config.ingestion.recommendation_lookback_days)
+    present = [p for d in rec_days if (p := lake.table_path("raw_recommendations", d)).exists()]
     if not present:
-        context.log.warning(
-            f"no raw_recommendations in the {lookback} days up to {day}: every signal is unknown"
-        )
+        context.log.warning(f"no raw_recommendations in the {len(rec_days)} days up to {day}: all unknown")
     recs = pl.scan_parquet(present) if present else empty_typed("recommendations").lazy()
     signals = pl.scan_parquet(lake.table_path("raw_outcome_signals", day))
     labels = pl.scan_parquet(lake.table_path("raw_labels", day))
     plan = normalize_plan(day, recs, signals, labels, config, fbloop.pseudonym_key())
-    path = sink_parquet(plan.feedback, lake.table_path("normalized_feedback", day))
+    sink_parquet(plan.feedback, lake.table_path("normalized_feedback", day))
     write_parquet(plan.rejects, lake.rejects_path("normalized_feedback", day))
+    yield quarantine_result(lake, day)
+    yield _normalized_result(lake, day, config, plan, rec_days)
+
+
+def _normalized_result(
+    lake: Lake, day: date, config: FbloopConfig, plan: NormalizationPlan, rec_days: list[date]
+) -> dg.MaterializeResult:
+    """The written day's metadata and its two checks."""
+    path = lake.table_path("normalized_feedback", day)
     written = pl.scan_parquet(path)
     per_type = (
         written.group_by("event_type")
@@ -98,6 +143,7 @@ def normalized_feedback(context: dg.AssetExecutionContext, fbloop: FbloopResourc
     )
     privacy_check = dg.AssetCheckResult(
         check_name="no_personal_data",
+        asset_key="normalized_feedback",
         passed=not findings,
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={"privacy_mode": config.privacy.mode, "findings": dg.MetadataValue.json(findings)},
@@ -105,24 +151,23 @@ def normalized_feedback(context: dg.AssetExecutionContext, fbloop: FbloopResourc
     validation = validate_feedback(
         written, day, data_docs_dir(lake.root), sample_rows=config.guards.expectations.sample_rows
     )
-    expectations_check = expectations_result(validation, guards_enabled=config.guards.enabled)
     by_type = dict(zip(per_type["event_type"], per_type["rows"], strict=True))
-    used_days = [d.isoformat() for d, p in zip(rec_days, rec_paths, strict=True) if p.exists()]
+    read = {d.isoformat(): lake.table_path("raw_recommendations", d).exists() for d in rec_days}
     return dg.MaterializeResult(
+        asset_key="normalized_feedback",
         metadata={
             "dagster/row_count": stats["normalized"],
             "dagster/column_schema": column_schema(written.collect_schema()),
             **stats,
             "by_event_type": counts_table(by_type, key="event_type"),
             "privacy_mode": config.privacy.mode,
-            "recommendation_days_read": dg.MetadataValue.json(used_days),
-            "recommendation_days_missing": dg.MetadataValue.json(
-                [d.isoformat() for d, p in zip(rec_days, rec_paths, strict=True) if not p.exists()]
-            ),
+            "clock_skew_tolerance_minutes": config.ingestion.clock_skew_tolerance_minutes,
+            "recommendation_days_read": dg.MetadataValue.json([d for d, ok in read.items() if ok]),
+            "recommendation_days_missing": dg.MetadataValue.json([d for d, ok in read.items() if not ok]),
             "path": dg.MetadataValue.path(str(path)),
         },
         data_version=dg.DataVersion(frame_fingerprint(written)),
-        check_results=[privacy_check, expectations_check],
+        check_results=[privacy_check, expectations_result(validation, guards_enabled=config.guards.enabled)],
     )
 
 
@@ -133,6 +178,7 @@ def expectations_result(validation: FeedbackValidation, guards_enabled: bool) ->
     ]
     return dg.AssetCheckResult(
         check_name="expectations",
+        asset_key="normalized_feedback",
         passed=validation.success,
         severity=dg.AssetCheckSeverity.ERROR if guards_enabled else dg.AssetCheckSeverity.WARN,
         description=None if validation.success else "; ".join(f.reason for f in validation.failures),
@@ -154,24 +200,8 @@ def expectations_result(validation: FeedbackValidation, guards_enabled: bool) ->
     )
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
-    group_name="feedback",
-    kinds={"polars", "parquet"},
-    code_version="1",
-    deps=[*INGESTION_ASSETS, normalized_feedback],
-)
-def quarantine(context: dg.AssetExecutionContext, fbloop: FbloopResource) -> dg.MaterializeResult:
-    """Every row refused that day, by any stage, with its reason, source file and row number.
-
-    Gathers the rejects of the ingestion assets (malformed values, missing fields, invalid values,
-    future timestamps, same-day duplicates, files that cannot be parsed at all) and of
-    `normalized_feedback` (unknown recommendation ids). The `record` column keeps the refused
-    row's values as JSON, personal values (subject id, age, URL, comment) redacted; the original
-    row stays in its landing file, which `landing_file` and `landing_row` point to.
-    """
-    day = partition_day(context)
-    lake = fbloop.lake()
+def quarantine_result(lake: Lake, day: date) -> dg.MaterializeResult:
+    """Gather every stage's rejects of ``day`` into `warehouse/quarantine/<day>.parquet`."""
     stages = [*INGESTION_ASSETS, "normalized_feedback"]
     parts = [pl.read_parquet(p) for s in stages if (p := lake.rejects_path(s, day)).exists()]
     frame = pl.concat([empty_rejects(), *parts]).sort(
@@ -181,6 +211,7 @@ def quarantine(context: dg.AssetExecutionContext, fbloop: FbloopResource) -> dg.
     by_reason = dict(sorted(frame.group_by("reason_code").len().iter_rows()))
     by_source = dict(sorted(frame.group_by("source").len().iter_rows()))
     return dg.MaterializeResult(
+        asset_key="quarantine",
         metadata={
             "dagster/row_count": frame.height,
             "by_reason": counts_table(by_reason),

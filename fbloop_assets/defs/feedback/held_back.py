@@ -5,7 +5,6 @@ from datetime import date, timedelta
 import dagster as dg
 import polars as pl
 
-from fbloop_assets.defs.feedback.assets import normalized_feedback
 from fbloop_assets.defs.metadata import check_result, md_table, partition_day, preview
 from fbloop_assets.defs.partitions import daily_partitions, window_dep
 from fbloop_assets.defs.resources import FbloopResource
@@ -33,7 +32,7 @@ DEFAULT_TRAILING_DAYS = 14
     group_name="feedback",
     kinds={"polars", "parquet"},
     code_version="1",
-    deps=[normalized_feedback],
+    deps=["normalized_feedback"],
 )
 def outcome_counts_daily(context: dg.AssetExecutionContext, fbloop: FbloopResource) -> dg.MaterializeResult:
     """Impressions, engagements, clicks and conversions per creator and campaign that arrived that day.
@@ -75,7 +74,7 @@ def _labels(lake: Lake, days: list[date]) -> pl.DataFrame:
     code_version="1",
     deps=[
         # the day itself, and the trailing days of labels (guards.label_quality.trailing_days)
-        window_dep(normalized_feedback, -7),
+        window_dep("normalized_feedback", -7),
         window_dep(outcome_counts_daily, -DEFAULT_TRAILING_DAYS),
         # what it held back on the trailing days stays out of the agreement it measures
         window_dep("held_back_feedback", -7, -1),

@@ -16,7 +16,8 @@ from fbloop_assets.defs.resources import FbloopResource
 from fbloop_assets.lib.common.agreement import label_agreement
 from fbloop_assets.lib.common.lake import Lake, frame_fingerprint, write_parquet
 from fbloop_assets.lib.common.store import open_data_store
-from fbloop_assets.lib.ingest.day import DayIngest, add_store_labels, ingest_day
+from fbloop_assets.lib.ingest.day import DayIngest, ingest_day
+from fbloop_assets.lib.ingest.store_labels import add_store_labels
 from fbloop_assets.lib.labeling.store import LabelStore
 
 _DESCRIPTIONS = {

@@ -40,9 +40,12 @@ class PrivacyConfig:
 
 @dataclass(frozen=True)
 class IngestionConfig:
-    """How far back a signal or label may refer to a served recommendation."""
+    """How far back a signal or label may refer to a served recommendation, and how much clock skew."""
 
     recommendation_lookback_days: int = number(14, ge=1, le=365)
+    # An outcome or label timestamped up to this many minutes before its recommendation was served
+    # is clock skew between systems (its event_at becomes served_at); earlier, it is quarantined.
+    clock_skew_tolerance_minutes: float = number(5.0, ge=0, le=1440)
 
 
 @dataclass(frozen=True)

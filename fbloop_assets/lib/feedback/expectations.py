@@ -1,23 +1,15 @@
-"""A Great Expectations suite on one day of `normalized_feedback`, and its HTML Data Docs.
+"""A Great Expectations suite on one day of `normalized_feedback`.
 
 `validate_feedback` checks a day of feedback against the suite ``normalized_feedback`` (non-null
 keys, known kinds and event types, value ranges, timestamps consistent with the partition day)
 and returns a `FeedbackValidation`: success, statistics and one line per failed expectation.
+A large day runs on a stable sample of its rows (`feedback_ids`); feedback_id uniqueness is
+checked exactly on every row and added to the validation result as
+``expect_column_values_to_be_unique`` on feedback_id, marked ``all rows (exact)``: it shows in
+the statistics and the Data Docs (`data_docs`) like any other expectation.
 
-A large day (10M rows) is too big for pandas, which Great Expectations validates on: the suite
-runs on a deterministic sample of at most ``sample_rows`` rows, the rows with the smallest CRC-32
-of their feedback_id (stable across processes and library versions; a null id hashes as 0, so
-such rows are always in the sample). A sample cannot prove uniqueness, so feedback_id uniqueness
-is checked exactly with polars on every row (ids compared wherever their hashes collide) and
-added to the validation result as ``expect_column_values_to_be_unique`` on feedback_id, marked
-``all rows (exact)``: it shows in the statistics and the Data Docs like any other expectation.
-
-The Data Docs site lives under ``<data>/data_docs/``: ``site`` is a symbolic link to the latest
-complete build (``builds/<id>/``, whose ``results/`` keep every day's validation result as JSON).
-Each validation copies the current build, adds or replaces its day's result and page, renders
-the index, and only then swaps the link, so a reader never sees a half-written site; an
-exclusive file lock serializes concurrent partitions. The previous build is kept for readers
-that still have it open; older ones are removed.
+Normalization quarantines what the suite would refuse (unknown recommendations, events before
+serving); the suite is the last line of defense, for what no rule upstream caught.
 
 What this module does not do: decide severity or block anything (`defs/` turns the result into
 an asset check), or validate the raw layer (pandera does that on ingestion, see `schemas`).
@@ -26,15 +18,7 @@ Great Expectations is imported inside the functions that use it: the import cost
 
 from __future__ import annotations
 
-import fcntl
-import logging
-import os
-import shutil
-import uuid
-import warnings
-import zlib
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -42,15 +26,13 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from fbloop_assets.lib.feedback.data_docs import SUITE_NAME, gx_context, publish, quiet, run_id
+from fbloop_assets.lib.feedback.feedback_ids import duplicate_ids, sample_by_id, stable_hash
 from fbloop_assets.lib.ingest.landing import EVENT_TYPES
 
 if TYPE_CHECKING:
     from great_expectations.core import ExpectationSuite, ExpectationSuiteValidationResult
-    from great_expectations.data_context import AbstractDataContext
 
-SUITE_NAME = "normalized_feedback"
-SITE_NAME = "fbloop"
-DATA_DOCS_DIR = "data_docs"
 DEFAULT_SAMPLE_ROWS = 200_000
 KEY_COLUMNS = (
     "feedback_id",
@@ -66,7 +48,6 @@ KEY_COLUMNS = (
 FEEDBACK_EVENT_TYPES = (*EVENT_TYPES, "label")
 KINDS = ("outcome", "label")
 UNIQUE_RULE = "feedback_id unique, all rows (exact)"
-_HASH_CHUNK = 1_000_000
 _SAMPLE_SHOWN = 3
 
 
@@ -96,53 +77,6 @@ class FeedbackValidation:
     duplicate_id_rows: int  # rows whose feedback_id occurs more than once, over all rows (exact)
     docs_index: Path  # the Data Docs site's index.html
     docs_page: Path  # this day's validation page
-
-
-def data_docs_dir(data_root: Path) -> Path:
-    """Where the Data Docs site of the data directory ``data_root`` lives."""
-    return data_root / DATA_DOCS_DIR
-
-
-def stable_hash(values: pl.Series) -> pl.Series:
-    """CRC-32 of each value's UTF-8 bytes; a null hashes as 0. Stable across processes and versions.
-
-    polars' own ``hash`` may change between versions, which would move a day's sample.
-    """
-    chunks = (values.slice(i, _HASH_CHUNK) for i in range(0, values.len(), _HASH_CHUNK))
-    # bytes straight into zlib (crc32 of b"" is 0); chunked, so a 10M-row day is never one list
-    parts = [
-        pl.Series(list(map(zlib.crc32, c.cast(pl.Binary).fill_null(b"").to_list())), dtype=pl.UInt32)
-        for c in chunks
-    ]
-    return pl.concat(parts).rename(values.name) if parts else pl.Series(values.name, [], dtype=pl.UInt32)
-
-
-def sample_by_id(ids: pl.Series, limit: int, hashes: pl.Series | None = None) -> pl.Series:
-    """Row positions of the ``limit`` rows with the smallest `stable_hash` of their id, in row order.
-
-    Ties on the last hash value taken are broken by id, then by position.
-    """
-    hashes = stable_hash(ids) if hashes is None else hashes
-    if hashes.len() <= limit:
-        return pl.Series("row", range(hashes.len()), dtype=pl.UInt32)
-    threshold = hashes.bottom_k(limit).max()
-    keyed = pl.DataFrame({"h": hashes, "id": ids}).with_row_index("row")
-    below = keyed.filter(pl.col("h") < threshold)
-    ties = keyed.filter(pl.col("h") == threshold).sort("id", "row", nulls_last=False)
-    return pl.concat([below["row"], ties["row"].head(limit - below.height)]).sort()
-
-
-def duplicate_ids(ids: pl.Series, hashes: pl.Series | None = None) -> tuple[int, list[str]]:
-    """(rows whose non-null id occurs more than once, a few of those ids), exact, over every row.
-
-    Equal ids have equal hashes: only rows whose hash repeats (a few thousand CRC-32 collisions in
-    10M ids) are compared by id, which is several times faster than hashing every string again.
-    """
-    hashes = stable_hash(ids) if hashes is None else hashes
-    candidates = ids.filter(hashes.is_duplicated()).drop_nulls()
-    repeated = candidates.is_duplicated()
-    shown = candidates.filter(repeated).unique(maintain_order=True).head(_SAMPLE_SHOWN).to_list()
-    return int(repeated.sum()), shown
 
 
 def feedback_suite() -> ExpectationSuite:
@@ -244,10 +178,10 @@ def validate_feedback(
     # pandas has no date type: partition_date is compared as ISO text
     sample = lazy.with_columns(pl.col("partition_date").cast(pl.String)).collect()
     start = datetime.combine(day, time(0), tzinfo=UTC)
-    with _quiet():
+    with quiet():
         result = _run_suite(sample, start + timedelta(days=1), day)
         _add_uniqueness(result, ids, duplicated, duplicated_shown)
-        page = _publish(result, day, docs_dir)
+        page = publish(result, day, docs_dir, feedback_suite)
     stats = result.statistics
     return FeedbackValidation(
         success=bool(result.success),
@@ -263,54 +197,8 @@ def validate_feedback(
     )
 
 
-@contextmanager
-def _quiet() -> Iterator[None]:
-    """Great Expectations' logs (e.g. on rendering) and its own and pandas' deprecation warnings
-    about its internals are noise in a daily run; progress bars are off in `_context`."""
-    logger = logging.getLogger("great_expectations")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            warnings.simplefilter("ignore", FutureWarning)
-            yield
-    finally:
-        logger.setLevel(level)
-
-
-def _context(build: Path | None) -> AbstractDataContext:
-    """An ephemeral context without progress bars; with ``build``: results and site kept there."""
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import (
-        DataContextConfig,
-        InMemoryStoreBackendDefaults,
-        ProgressBarsConfig,
-    )
-
-    defaults = InMemoryStoreBackendDefaults()
-    sites: dict[str, Any] = {}
-    if build is not None:
-        defaults.stores[defaults.validation_results_store_name]["store_backend"] = {
-            "class_name": "TupleFilesystemStoreBackend",
-            "base_directory": str(build / "results"),
-        }
-        sites[SITE_NAME] = {
-            "class_name": "SiteBuilder",
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(build)},
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder", "show_cta_footer": False},
-        }
-    config = DataContextConfig(
-        store_backend_defaults=defaults,
-        analytics_enabled=False,
-        progress_bars=ProgressBarsConfig(globally=False),
-        data_docs_sites=sites,
-    )
-    return gx.get_context(project_config=config, mode="ephemeral")
-
-
 def _run_suite(sample: pl.DataFrame, day_end: datetime, day: date) -> ExpectationSuiteValidationResult:
-    context = _context(None)
+    context = gx_context(None)
     batch = (
         context.data_sources.add_pandas("fbloop")
         .add_dataframe_asset(SUITE_NAME)
@@ -323,15 +211,8 @@ def _run_suite(sample: pl.DataFrame, day_end: datetime, day: date) -> Expectatio
         result_format={"result_format": "SUMMARY", "partial_unexpected_count": 20},
         expectation_parameters={"day_end": day_end, "days": [day.isoformat()]},
     )
-    result.meta["run_id"] = _run_id(day)
+    result.meta["run_id"] = run_id(day)
     return result
-
-
-def _run_id(day: date) -> Any:
-    from great_expectations.core.run_identifier import RunIdentifier
-
-    # one result per partition day: the run time is the day itself, so a re-run replaces it
-    return RunIdentifier(run_name=day.isoformat(), run_time=datetime.combine(day, time(0), tzinfo=UTC))
 
 
 def _add_uniqueness(
@@ -407,47 +288,3 @@ def _exception_message(info: Any) -> str | None:
 def _show(value: object) -> str:
     text = " / ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _publish(result: ExpectationSuiteValidationResult, day: date, docs_dir: Path) -> str:
-    """Add the day's result to a copy of the live site, render it, swap the link; the page's path."""
-    from great_expectations.data_context.types.resource_identifiers import (
-        ExpectationSuiteIdentifier,
-        ValidationResultIdentifier,
-    )
-
-    builds = docs_dir / "builds"
-    builds.mkdir(parents=True, exist_ok=True)
-    live = docs_dir / "site"
-    with _locked(docs_dir / ".lock"):
-        previous = live.resolve() if live.is_symlink() and live.exists() else None
-        if live.is_dir() and not live.is_symlink():  # a copied data dir turns the link into a folder
-            previous = builds / f"copied-{uuid.uuid4().hex[:8]}"
-            live.rename(previous)
-        build = builds / f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}"
-        if previous is not None:
-            shutil.copytree(previous, build)
-        context = _context(build)
-        context.suites.add(feedback_suite())
-        suite_key = ExpectationSuiteIdentifier(SUITE_NAME)
-        key = ValidationResultIdentifier(suite_key, _run_id(day), SUITE_NAME)
-        context.validation_results_store.set(key, result)
-        resources: list[Any] = [key, suite_key]  # GE accepts both kinds together, its hint says otherwise
-        context.build_data_docs(site_names=[SITE_NAME], resource_identifiers=resources)
-        link = docs_dir / f".site-{uuid.uuid4().hex}"
-        link.symlink_to(Path("builds") / build.name, target_is_directory=True)
-        os.replace(link, live)
-        for old in builds.iterdir():
-            if old not in (build, previous):
-                shutil.rmtree(old, ignore_errors=True)
-    return "/".join(["validations", *key.to_tuple()]) + ".html"

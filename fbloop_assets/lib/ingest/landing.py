@@ -30,13 +30,17 @@ LIST_SEPARATOR = ";"  # list-valued fields (a campaign's target niches) are ";"-
 class Reason(StrEnum):
     """Why a row (or a whole file) went to quarantine; the first word of every reason."""
 
-    UNPARSEABLE_FILE = "unparseable_file"
+    UNPARSEABLE_FILE = "unparseable_file"  # no reader can open the file (a corrupt Parquet file)
+    WRONG_COLUMNS = "wrong_columns"  # the file has none of the source's columns (another delimiter)
+    UNPARSEABLE_LINE = "unparseable_line"  # a line no reader can split into the file's fields
+    INVALID_UTF8 = "invalid_utf8"  # a line of a text file that is not UTF-8
     MALFORMED_VALUE = "malformed_value"  # a value that cannot be read as its type ("n/a" as a number)
     MISSING_FIELD = "missing_field"  # a required value is empty
     INVALID_VALUE = "invalid_value"  # readable, but outside what the schema allows
     FUTURE_TIMESTAMP = "future_timestamp"  # later than the end of the day the file arrived
     DUPLICATE = "duplicate"  # the same id seen earlier the same day
     UNKNOWN_RECOMMENDATION = "unknown_recommendation"  # refers to no recommendation served recently
+    BEFORE_SERVING = "before_serving"  # happened before its recommendation was served (beyond clock skew)
 
 
 @dataclass(frozen=True)
