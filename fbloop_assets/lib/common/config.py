@@ -52,6 +52,7 @@ from fbloop_assets.lib.common.config_stages import (
     DagsterConfig,
     DatasetConfig,
     EvaluationConfig,
+    ExportConfig,
     IngestionConfig,
     LabelingConfig,
     PerformanceConfig,
@@ -74,6 +75,7 @@ __all__ = [
     "EvaluationConfig",
     "EvidenceGuard",
     "ExpectationsGuard",
+    "ExportConfig",
     "ExposureGuard",
     "FbloopConfig",
     "GuardsConfig",
@@ -110,6 +112,7 @@ class FbloopConfig:
     tuning: TuningConfig = field(default_factory=TuningConfig)
     canary: CanaryConfig = field(default_factory=CanaryConfig)
     labeling: LabelingConfig = field(default_factory=LabelingConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
     dagster: DagsterConfig = field(default_factory=DagsterConfig)
 
 
