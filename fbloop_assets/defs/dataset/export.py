@@ -100,5 +100,5 @@ def feedback_export(
             "days_back": config.days_back,
             "min_feedback_fields": config.min_feedback_fields,
         },
-        check_results=[check_result(outcome, settings.guards.enabled)],
+        check_results=[check_result(outcome, settings.guards.enabled, context.partition_key)],
     )
