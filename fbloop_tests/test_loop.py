@@ -32,7 +32,7 @@ from fbloop_assets.lib.dataset.record import DatasetRecord
 from fbloop_assets.lib.scoring.context import ScoringContext
 from fbloop_assets.lib.serving.suggest import Arms, log_served, serve_arms
 from fbloop_assets.lib.weights.decisions import Decisions
-from fbloop_assets.lib.weights.records import CandidateRecord
+from fbloop_assets.lib.weights.handoffs import CandidateRecord
 from fbloop_assets.lib.weights.registry import INITIAL, Registry, WeightsVersion
 from fbloop_assets.simulate import SimParams, Simulation
 from fbloop_tests.conftest import ProjectRun, project_env

@@ -13,7 +13,7 @@ from fbloop_assets.lib.dataset.record import DatasetRecord
 from fbloop_assets.lib.scoring.features import FEATURES
 from fbloop_assets.lib.weights.evaluation import METRIC_NAMES, evaluate, paired_yields
 from fbloop_assets.lib.weights.guards import exposure, no_regression, step_size
-from fbloop_assets.lib.weights.records import CandidateRecord, EvaluationRecord, day_checks
+from fbloop_assets.lib.weights.handoffs import CandidateRecord, EvaluationRecord, day_checks
 from fbloop_assets.lib.weights.registry import (
     Evaluation,
     Registry,

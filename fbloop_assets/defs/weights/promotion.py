@@ -17,7 +17,7 @@ from fbloop_assets.defs.weights.assets import _weights_table, weights_evaluation
 from fbloop_assets.lib.common.lake import Lake, days_between
 from fbloop_assets.lib.dataset.build import drop_held_back
 from fbloop_assets.lib.weights.decisions import Decided, Decisions, LoopDecision, decide_once
-from fbloop_assets.lib.weights.records import EvaluationRecord, day_checks
+from fbloop_assets.lib.weights.handoffs import EvaluationRecord, day_checks
 from fbloop_assets.lib.weights.registry import ALIASES, LaterDecision, Registry
 from fbloop_assets.lib.weights.rollout import review_canary, slate_outcomes, stage
 

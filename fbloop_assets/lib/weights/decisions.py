@@ -29,7 +29,8 @@ import sqlalchemy as sa
 
 from fbloop_assets.lib.common.lake import Lake
 from fbloop_assets.lib.common.store import METADATA, open_data_store
-from fbloop_assets.lib.weights.registry import ALIASES, AliasMove, Registry, moves_table
+from fbloop_assets.lib.weights.records import ALIASES, AliasMove, moves_table
+from fbloop_assets.lib.weights.registry import Registry
 
 STAGES = ("canary_review", "production_weights")
 OUTCOMES = ("promoted", "rolled_back", "staged", "kept")
