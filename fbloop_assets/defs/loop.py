@@ -2,6 +2,13 @@
 
 import dagster as dg
 
+from fbloop_assets.lib.common.config import load_config
+
+# A day's 18 steps in one process by default: a subprocess per step (Dagster's default executor)
+# made a day launched from the UI take minutes where `fbloop run` takes seconds. Read when the
+# code location loads, like the partitions (dagster.executor).
+EXECUTORS = {"in_process": dg.in_process_executor, "multiprocess": dg.multiprocess_executor}
+
 daily_feedback_loop = dg.define_asset_job(
     "daily_feedback_loop",
     # The training export is pulled on demand (`fbloop export`, or the asset in the UI); at 10M
@@ -21,7 +28,19 @@ reference_data = dg.define_asset_job(
 
 # A tick at 02:00 UTC on day D runs partition D-1, once its last signals have landed.
 daily_feedback_loop_schedule = dg.build_schedule_from_partitioned_job(
-    daily_feedback_loop, hour_of_day=2, name="daily_feedback_loop_schedule"
+    daily_feedback_loop,
+    hour_of_day=2,
+    name="daily_feedback_loop_schedule",
+    description=(
+        "Runs daily_feedback_loop at 02:00 UTC for the day before, once its signals have landed. "
+        "Stopped until turned on: the toggle on this page (or `dagster schedule start "
+        "daily_feedback_loop_schedule`), with the Dagster daemon running (`dagster dev` runs it)."
+    ),
 )
 
-defs = dg.Definitions(jobs=[daily_feedback_loop, reference_data], schedules=[daily_feedback_loop_schedule])
+# The default of every job, the UI's asset materializations and backfills included.
+defs = dg.Definitions(
+    jobs=[daily_feedback_loop, reference_data],
+    schedules=[daily_feedback_loop_schedule],
+    executor=EXECUTORS[load_config().dagster.executor],
+)
