@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +18,7 @@ from fbloop_assets.cli import main
 from fbloop_assets.lib.common.lake import Lake
 from fbloop_assets.lib.common.store import open_data_store
 from fbloop_assets.lib.labeling.accounts import Accounts
+from fbloop_assets.lib.serving.live import LiveServing
 from fbloop_assets.lib.serving.slate_log import SlateLog
 from fbloop_assets.lib.serving.tokens import service_tokens
 from fbloop_assets.lib.weights.registry import INITIAL, Registry, WeightsVersion
@@ -210,3 +212,41 @@ def test_schemathesis_finds_no_server_error(lake: Lake, campaigns: list[str]) ->
             known = {"campaign_id": campaigns[0]} if "{campaign_id}" in path else None
             _fuzz(schema[path][method], mode, known, headers, statuses)
     assert {200, 400, 404} <= set(statuses), statuses  # the fuzzing reached the scorer and the refusals
+
+
+@pytest.mark.postgres
+def test_on_postgresql_retries_store_one_slate_and_a_promotion_serves_next(
+    lake: Lake, campaigns: list[str], fresh_postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FBLOOP_DATABASE_URL", fresh_postgres_url)
+    client = service_client(lake)
+    headers = new_token(lake, "tool")
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(
+            pool.map(lambda _: _suggest(client, headers, campaigns[0], request_id="pg-1"), range(8))
+        )
+    assert {r.status_code for r in answers} == {200}
+    assert len({json.dumps(r.json()["slate"]) for r in answers}) == 1
+    assert SlateLog(open_data_store(lake.root)).count() == (1, 5)
+    registry = Registry.of(lake)
+    newer = registry.save(
+        WeightsVersion.create({f: w + 0.3 for f, w in INITIAL.weights.items()}, INITIAL.version, "test")
+    )
+    registry.move("production", newer.version, "test", actor="test")
+    assert _suggest(client, headers, campaigns[0]).json()["weights_version"] == newer.version
+
+
+def test_a_new_creators_snapshot_is_picked_up_off_the_request_path(lake: Lake, campaigns: list[str]) -> None:
+    serving = LiveServing(lake, open_data_store(lake.root), 0.0, 0.4)
+    assert serving.refresh_context() is True and serving.refresh_context() is False  # nothing new
+    before = serving.context()
+    serving.start_refresher(0.05)
+    try:
+        write_world(lake, creators=150, seed=9)  # a new catalog lands for today
+        deadline = time.monotonic() + 10
+        while serving.context() is before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert serving.context() is not before
+        assert serving.context().catalog.creator_id.size == 150
+    finally:
+        serving.stop()
