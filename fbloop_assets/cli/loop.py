@@ -219,19 +219,36 @@ def _render_export(stats: dict[str, Any]) -> str:
 def cmd_export(args: argparse.Namespace) -> None:
     from pathlib import Path
 
+    from fbloop_assets.lib.common.config import load_config
     from fbloop_assets.lib.common.lake import Lake
-    from fbloop_assets.lib.dataset.export import export_training_pairs
+    from fbloop_assets.lib.common.store import current_actor, open_data_store
+    from fbloop_assets.lib.dataset.export_audit import ExportRequest, checked_export
     from fbloop_assets.lib.serving.suggest import now_utc
 
+    config = load_config()
     lake = Lake(resolve_data_dir())
     now = now_utc()
     end_day = args.end_date or now.date()
     out_dir = Path(args.out) if args.out else lake.root / "exports"
     _progress(f"exporting {args.days_back} day(s) of feedback up to {end_day}")
-    stats = export_training_pairs(
-        lake, end_day, args.days_back, args.min_feedback_fields, args.format, out_dir, now
+    request = ExportRequest(end_day, args.days_back, args.min_feedback_fields, args.format, out_dir)
+    done = checked_export(
+        lake,
+        request,
+        mode=config.privacy.mode,
+        group=config.export.group,
+        engine=open_data_store(lake.root),
+        actor=current_actor(),
+        via="cli fbloop export",
+        now=now,
     )
-    _emit(stats.as_dict(), args.json, _render_export)
+    if done.outcome.failed:
+        raise ValueError(f"export refused and its file deleted: {done.outcome.detail}")
+    _emit(
+        done.stats.as_dict() | {"sha256": done.sha256, "export_record": done.record_id},
+        args.json,
+        _render_export,
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -86,7 +86,10 @@ the same step as `normalized_feedback`, before its checks, so a blocked day has 
             "no_personal_data",
             asset="normalized_feedback",
             blocking=True,
-            description="No raw subject id, exact age, free text or URL; subject keys are keyed pseudonyms.",
+            description=(
+                "Every column scanned: no raw subject id of the day, exact age, free text, e-mail or URL;"
+                " subject keys are keyed pseudonyms. Blocks whatever guards.enabled says."
+            ),
         ),
         dg.AssetCheckSpec(
             "expectations",
@@ -138,16 +141,7 @@ def _normalized_result(
         .collect()
     )
     stats = plan.stats(int(per_type["rows"].sum()), int(per_type["incomplete"].sum()))
-    findings = personal_data_findings(
-        written.select("subject_key", "age_bucket").collect(), config.privacy.mode
-    )
-    privacy_check = dg.AssetCheckResult(
-        check_name="no_personal_data",
-        asset_key="normalized_feedback",
-        passed=not findings,
-        severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"privacy_mode": config.privacy.mode, "findings": dg.MetadataValue.json(findings)},
-    )
+    privacy_check = no_personal_data(lake, day, config.privacy.mode)
     validation = validate_feedback(
         written, day, data_docs_dir(lake.root), sample_rows=config.guards.expectations.sample_rows
     )
@@ -168,6 +162,27 @@ def _normalized_result(
         },
         data_version=dg.DataVersion(frame_fingerprint(written)),
         check_results=[privacy_check, expectations_result(validation, guards_enabled=config.guards.enabled)],
+    )
+
+
+def no_personal_data(lake: Lake, day: date, mode: str) -> dg.AssetCheckResult:
+    """The `no_personal_data` check: every column of the written day scanned, always an ERROR.
+
+    Privacy is not a guard that `guards.enabled = false` turns into a report: the check blocks
+    in every configuration. The day's raw subject ids are the ones the scan looks for.
+    """
+    raw = lake.table_path("raw_outcome_signals", day)
+    raw_ids = pl.scan_parquet(raw).select("subject_id").unique().collect()["subject_id"]
+    findings = personal_data_findings(
+        pl.read_parquet(lake.table_path("normalized_feedback", day)), mode, raw_ids
+    )
+    return dg.AssetCheckResult(
+        check_name="no_personal_data",
+        asset_key="normalized_feedback",
+        passed=not findings,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description="; ".join(findings) if findings else None,
+        metadata={"privacy_mode": mode, "findings": dg.MetadataValue.json(findings)},
     )
 
 

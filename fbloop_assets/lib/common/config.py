@@ -50,6 +50,7 @@ from fbloop_assets.lib.common.config_stages import (
     CanaryConfig,
     DatasetConfig,
     EvaluationConfig,
+    ExportConfig,
     IngestionConfig,
     LabelingConfig,
     PerformanceConfig,
@@ -71,6 +72,7 @@ __all__ = [
     "EvaluationConfig",
     "EvidenceGuard",
     "ExpectationsGuard",
+    "ExportConfig",
     "ExposureGuard",
     "FbloopConfig",
     "GuardsConfig",
@@ -107,6 +109,7 @@ class FbloopConfig:
     tuning: TuningConfig = field(default_factory=TuningConfig)
     canary: CanaryConfig = field(default_factory=CanaryConfig)
     labeling: LabelingConfig = field(default_factory=LabelingConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
 
 
 # (lower, upper): the first key's value must not exceed the second's.

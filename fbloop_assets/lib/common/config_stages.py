@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from datetime import timedelta
 
-from fbloop_assets.lib.common.config_keys import choice, number, text
+from fbloop_assets.lib.common.config_keys import choice, number, optional_text, text
 
 PRIVACY_MODES = ("aggregated", "pseudonymized", "identifiable")
 
@@ -36,6 +36,13 @@ class PrivacyConfig:
 
     mode: str = choice("pseudonymized", PRIVACY_MODES)
     consent_flag: str = text("consent_analytics")
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """Who may read training exports: files 0640 in a 0750 folder, owned by ``group`` when set."""
+
+    group: str = optional_text()
 
 
 @dataclass(frozen=True)

@@ -48,9 +48,17 @@ def grade(value: float, warn: float, fail: float, *, higher_is_worse: bool = Tru
     return "fail" if value < fail else "warn" if value < warn else "pass"
 
 
+# Guards that `guards.enabled = false` never turns into a report: personal data stops a run in
+# every configuration (the dataset's and the export's `privacy`, normalized feedback's check).
+NEVER_DOWNGRADED = frozenset({"privacy", "no_personal_data"})
+
+
 def enforce(outcome: GuardOutcome, enabled: bool) -> GuardOutcome:
-    """With guards disabled a fail only reports: it becomes a warn and holds nothing back."""
-    if enabled or not outcome.failed:
+    """With guards disabled a fail only reports: it becomes a warn and holds nothing back.
+
+    Except the privacy guards (`NEVER_DOWNGRADED`): they fail whatever ``enabled`` says.
+    """
+    if enabled or not outcome.failed or outcome.name in NEVER_DOWNGRADED:
         return outcome
     detail = f"{outcome.detail} (guards off: not enforced)"
     return replace(outcome, verdict="warn", detail=detail, held_back={})
