@@ -160,6 +160,8 @@ class LabelingConfig:
     session_hours: float = number(12.0, gt=0, le=8760)
     # Send the session cookie over HTTPS only (set true behind TLS).
     https_only: bool = False
+    # Let reviewers (not only analysts and admins) read the audit pages under /audit.
+    reviewers_read_audits: bool = False
     # Failed sign-ins of the last this many minutes count towards the throttle.
     sign_in_window_minutes: int = number(15, ge=1, le=1440)
     # Failures per account name, and per client address, within the window after which further
