@@ -2,13 +2,6 @@
 
 import dagster as dg
 
-from fbloop_assets.lib.common.config import load_config
-
-# A day's 18 steps in one process by default: a subprocess per step (Dagster's default executor)
-# made a day launched from the UI take minutes where `fbloop run` takes seconds. Read when the
-# code location loads, like the partitions (dagster.executor).
-EXECUTORS = {"in_process": dg.in_process_executor, "multiprocess": dg.multiprocess_executor}
-
 daily_feedback_loop = dg.define_asset_job(
     "daily_feedback_loop",
     # The training export is pulled on demand (`fbloop export`, or the asset in the UI); at 10M
@@ -38,9 +31,9 @@ daily_feedback_loop_schedule = dg.build_schedule_from_partitioned_job(
     ),
 )
 
-# The default of every job, the UI's asset materializations and backfills included.
+# The executor of every job (the UI's asset materializations and backfills included) is
+# `executors.fbloop_executor`, set in `definitions`: one process by default (`dagster.executor`).
 defs = dg.Definitions(
     jobs=[daily_feedback_loop, reference_data],
     schedules=[daily_feedback_loop_schedule],
-    executor=EXECUTORS[load_config().dagster.executor],
 )
