@@ -98,6 +98,8 @@ class EvaluationConfig:
 
     # Importance weights (target / logged propensity) are capped at this value in IPS and SNIPS.
     ips_clip: float = number(10.0, gt=0, le=1e6)
+    # Sampled slates per pool for Plackett-Luce marginals too many to enumerate (seeded).
+    marginal_samples: int = number(1000, ge=100, le=1e6)
 
 
 @dataclass(frozen=True)
