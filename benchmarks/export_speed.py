@@ -52,14 +52,12 @@ def _log(message: str) -> None:
     print(f"benchmark: {message}", file=sys.stderr, flush=True)
 
 
-def synthetic_feedback(rows: int, seed: int = 7) -> pl.DataFrame:
-    """About ``rows`` normalized feedback rows (exactly ``rows`` after sampling) over 7 days."""
-    rng = np.random.default_rng(seed)
+def _recommendations(rng: np.random.Generator, n_recs: int) -> pl.DataFrame:
+    """``n_recs`` served recommendations spread over the days, slates of five."""
     start = datetime.combine(END_DAY - timedelta(days=DAYS_BACK - 1), datetime.min.time(), UTC)
     start_us = int(start.timestamp() * 1_000_000)
-    n_recs = int(rows / 22.5) + 1  # ~23 outcomes and ~0.13 labels each; sampled down to rows
     served = start_us + rng.integers(0, DAYS_BACK * US_PER_DAY, n_recs)
-    recs = pl.DataFrame(
+    return pl.DataFrame(
         {
             "rec": np.arange(n_recs),
             "campaign": rng.integers(0, 60, n_recs),
@@ -82,7 +80,10 @@ def synthetic_feedback(rows: int, seed: int = 7) -> pl.DataFrame:
         pl.from_epoch("served_us", time_unit="us").dt.replace_time_zone("UTC").alias("served_at"),
     )
 
-    # Outcomes: ~23 per recommendation; most inside their window, ~3 % after it.
+
+def _outcomes(rng: np.random.Generator, recs: pl.DataFrame) -> pl.DataFrame:
+    """About 23 outcomes per recommendation; most inside their window, ~3 % after it."""
+    n_recs = recs.height
     per_rec = rng.poisson(23, n_recs)
     n_out = int(per_rec.sum())
     owner = np.repeat(np.arange(n_recs), per_rec)
@@ -105,7 +106,7 @@ def synthetic_feedback(rows: int, seed: int = 7) -> pl.DataFrame:
             "subject": subject,
         }
     ).join(recs.with_row_index("owner").with_columns(pl.col("owner").cast(pl.Int64)), on="owner")
-    outcomes = outcomes.select(
+    return outcomes.select(
         pl.format("signal:{}", "i").alias("feedback_id"),
         pl.lit("outcome").alias("kind"),
         "event_type",
@@ -121,7 +122,10 @@ def synthetic_feedback(rows: int, seed: int = 7) -> pl.DataFrame:
         (pl.col("served_at") + pl.duration(microseconds="window")).alias("attribution_closes_at"),
     )
 
-    # Labels for ~10 % of the recommendations, one or two each.
+
+def _labels(rng: np.random.Generator, recs: pl.DataFrame) -> pl.DataFrame:
+    """Labels for ~10 % of the recommendations, one or two each."""
+    n_recs = recs.height
     labeled = np.flatnonzero(rng.random(n_recs) < 0.10)
     label_owner = np.concatenate([labeled, labeled[rng.random(labeled.size) < 0.3]])
     n_lab = label_owner.size
@@ -134,7 +138,7 @@ def synthetic_feedback(rows: int, seed: int = 7) -> pl.DataFrame:
             "delay": rng.integers(0, 2 * US_PER_DAY, n_lab),
         }
     ).join(recs.with_row_index("owner").with_columns(pl.col("owner").cast(pl.Int64)), on="owner")
-    labels = labels.select(
+    return labels.select(
         pl.format("label:{}", "i").alias("feedback_id"),
         pl.lit("label").alias("kind"),
         pl.lit("label").alias("event_type"),
@@ -148,6 +152,14 @@ def synthetic_feedback(rows: int, seed: int = 7) -> pl.DataFrame:
         pl.lit(None, pl.Datetime("us", "UTC")).alias("attribution_closes_at"),
     )
 
+
+def synthetic_feedback(rows: int, seed: int = 7) -> pl.DataFrame:
+    """About ``rows`` normalized feedback rows (exactly ``rows`` after sampling) over 7 days."""
+    rng = np.random.default_rng(seed)
+    n_recs = int(rows / 22.5) + 1  # ~23 outcomes and ~0.13 labels each; sampled down to rows
+    recs = _recommendations(rng, n_recs)
+    outcomes = _outcomes(rng, recs)
+    labels = _labels(rng, recs)
     feedback = pl.concat([outcomes, labels]).sample(n=rows, seed=seed, shuffle=True)
     last_day = pl.lit(END_DAY)
     feedback = feedback.with_columns(

@@ -25,14 +25,14 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from fbloop_assets.daily_run import ingest_reference, run_day
+from fbloop_assets.daily_run import DaySummary, ingest_reference, run_day
 from fbloop_assets.lib.common.config import FbloopConfig
 from fbloop_assets.lib.common.lake import Lake
 from fbloop_assets.lib.common.store import DATABASE_URL_ENV, EMBEDDED_STORE, dispose_all
 from fbloop_assets.lib.scoring.context import ScoringContext
 from fbloop_assets.lib.serving.suggest import Arms, log_served, serve_arms
 from fbloop_assets.lib.weights.metrics import coverage, gini
-from fbloop_assets.lib.weights.registry import Registry
+from fbloop_assets.lib.weights.registry import Registry, WeightsVersion
 from fbloop_assets.simulate import SimParams, Simulation
 from fbloop_assets.simulate.attacks import attack_schedule, attacks_on, days_by_attack
 from fbloop_assets.simulate.run import write_manifest
@@ -80,6 +80,63 @@ def served_exposure(served: pl.DataFrame, catalog: pl.Series) -> dict[str, float
     return {
         "exposure_gini": gini(exposures.fill_null(0).to_numpy()),
         "catalog_coverage": coverage(shown.to_list(), catalog.n_unique()),
+    }
+
+
+def _day_report(
+    lake: Lake,
+    registry: Registry,
+    sim: Simulation,
+    day: date,
+    summary: DaySummary,
+    served_by: dict[str, str],
+    served: pl.DataFrame,
+    attacks: tuple[str, ...] | list[str],
+    changes: int,
+    recommendations_served: int,
+) -> dict[str, Any]:
+    """The demo's report of one day: what served, what the loop decided, and the hidden truth."""
+    production = registry.production()
+    loop = summary.loop
+    performance = _performance(lake, day)
+    candidate = loop.get("candidate_weights/candidate")
+    catalog = pl.read_parquet(lake.table_path("creators", day), columns=["creator_id"])["creator_id"]
+    return {
+        "day": day.isoformat(),
+        "served_by": served_by,
+        "attacks": list(attacks),
+        "blocked": summary.blocked,
+        "production_before": served_by["production"],
+        "production": production.version,
+        "production_changed": production.version != served_by["production"],
+        "production_changes": changes,
+        "promoted": bool(loop.get("production_weights/promoted")),
+        "reason": loop.get("production_weights/reason"),
+        "candidate": loop.get("candidate_weights/candidate"),
+        "staging": loop.get("production_weights/staging"),
+        "canary": loop.get("production_weights/canary"),
+        "canary_review": loop.get("production_weights/canary_review"),
+        "dataset_version": loop.get("feedback_dataset/dataset_version"),
+        "dataset_records": loop.get("feedback_dataset/dagster/row_count"),
+        "dataset_labeled": loop.get("feedback_dataset/labeled_records"),
+        "ndcg_at_5": loop.get("weights_evaluation/candidate/ndcg_at_5"),
+        "production_ndcg_at_5": loop.get("weights_evaluation/production/ndcg_at_5"),
+        "snips_conversions_per_slate": loop.get("weights_evaluation/candidate/snips_conversions_per_slate"),
+        "production_snips_conversions_per_slate": loop.get(
+            "weights_evaluation/production/snips_conversions_per_slate"
+        ),
+        "snips_conversion_yield": loop.get("weights_evaluation/candidate/snips_conversion_yield"),
+        "production_snips_conversion_yield": loop.get("weights_evaluation/production/snips_conversion_yield"),
+        "true_ndcg_at_5": true_ndcg(sim.world, production.weights, performance, day),
+        # what the day's fit would serve: attacks show here before any canary stops them
+        "candidate_true_ndcg_at_5": (
+            true_ndcg(sim.world, registry.load(candidate).weights, performance, day)
+            if candidate and candidate != "none"
+            else None
+        ),
+        **served_exposure(served, catalog),
+        "recommendations_served": recommendations_served,
+        "run_id": summary.run_id,
     }
 
 
@@ -136,58 +193,43 @@ def run_demo(
         progress(f"day {i + 1}/{days} ({day}): serving with {serving}, simulating, running the loop")
         per_day[day.isoformat()] = sim.step(day, server)
         summary = run_day(day, instance, guards=guards)
-        production = registry.production()
-        changed = production.version != served_by["production"]
-        changes += changed
-        loop = summary.loop
-        performance = _performance(lake, day)
-        candidate = loop.get("candidate_weights/candidate")
-        catalog = pl.read_parquet(lake.table_path("creators", day), columns=["creator_id"])["creator_id"]
+        changes += registry.production().version != served_by["production"]
         reports.append(
-            {
-                "day": day.isoformat(),
-                "served_by": served_by,
-                "attacks": list(attacks_on(params, i)),
-                "blocked": summary.blocked,
-                "production_before": served_by["production"],
-                "production": production.version,
-                "production_changed": changed,
-                "production_changes": changes,
-                "promoted": bool(loop.get("production_weights/promoted")),
-                "reason": loop.get("production_weights/reason"),
-                "candidate": loop.get("candidate_weights/candidate"),
-                "staging": loop.get("production_weights/staging"),
-                "canary": loop.get("production_weights/canary"),
-                "canary_review": loop.get("production_weights/canary_review"),
-                "dataset_version": loop.get("feedback_dataset/dataset_version"),
-                "dataset_records": loop.get("feedback_dataset/dagster/row_count"),
-                "dataset_labeled": loop.get("feedback_dataset/labeled_records"),
-                "ndcg_at_5": loop.get("weights_evaluation/candidate/ndcg_at_5"),
-                "production_ndcg_at_5": loop.get("weights_evaluation/production/ndcg_at_5"),
-                "snips_conversions_per_slate": loop.get(
-                    "weights_evaluation/candidate/snips_conversions_per_slate"
-                ),
-                "production_snips_conversions_per_slate": loop.get(
-                    "weights_evaluation/production/snips_conversions_per_slate"
-                ),
-                "snips_conversion_yield": loop.get("weights_evaluation/candidate/snips_conversion_yield"),
-                "production_snips_conversion_yield": loop.get(
-                    "weights_evaluation/production/snips_conversion_yield"
-                ),
-                "true_ndcg_at_5": true_ndcg(sim.world, production.weights, performance, day),
-                # what the day's fit would serve: attacks show here before any canary stops them
-                "candidate_true_ndcg_at_5": (
-                    true_ndcg(sim.world, registry.load(candidate).weights, performance, day)
-                    if candidate and candidate != "none"
-                    else None
-                ),
-                **served_exposure(served_on.pop(day), catalog),
-                "recommendations_served": per_day[day.isoformat()]["recommendations"]["rows"],
-                "run_id": summary.run_id,
-            }
+            _day_report(
+                lake,
+                registry,
+                sim,
+                day,
+                summary,
+                served_by,
+                served_on.pop(day),
+                attacks_on(params, i),
+                changes,
+                per_day[day.isoformat()]["recommendations"]["rows"],
+            )
         )
         progress(render_day(reports[-1]))
     write_manifest(sim, per_day, signals_per_day)
+    return _summary(lake, registry, sim, reports, initial, initial_truth, start, days) | {
+        "seed": seed,
+        "signals_per_day": signals_per_day,
+        "guards": guarded,
+        "attacks": days_by_attack(params, start),
+        "data_dir": str(data_dir),
+    }
+
+
+def _summary(
+    lake: Lake,
+    registry: Registry,
+    sim: Simulation,
+    reports: list[dict[str, Any]],
+    initial: WeightsVersion,
+    initial_truth: float,
+    start: date,
+    days: int,
+) -> dict[str, Any]:
+    """Production's way over the run: true NDCG@5 at the start and the end, and what changed."""
     last = start + timedelta(days=days - 1)
     final = registry.production()
     final_truth = true_ndcg(sim.world, final.weights, _performance(lake, last), last)
@@ -197,10 +239,6 @@ def run_demo(
     ends = ("true_ndcg_at_5", "exposure_gini", "catalog_coverage")
     return {
         "days": reports,
-        "seed": seed,
-        "signals_per_day": signals_per_day,
-        "guards": guarded,
-        "attacks": days_by_attack(params, start),
         "initial": {"version": initial.version, "weights": initial.weights, "true_ndcg_at_5": initial_truth},
         "final": {"version": final.version, "weights": final.weights, "true_ndcg_at_5": final_truth},
         "initial_weights_with_final_features": {"true_ndcg_at_5": initial_now},
@@ -208,9 +246,8 @@ def run_demo(
         "true_ndcg_lift_from_reweighting": final_truth / initial_now - 1.0,
         "first_day": {k: reports[0][k] for k in ("day", *ends)},
         "last_day": {k: reports[-1][k] for k in ("day", *ends)},
-        "production_changes": changes,
+        "production_changes": reports[-1]["production_changes"],
         "blocked_days": sum(bool(r["blocked"]) for r in reports),
-        "data_dir": str(data_dir),
     }
 
 

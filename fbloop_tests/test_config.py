@@ -63,7 +63,7 @@ def _allowed(spec: Number | Choice | Text | None) -> str:
         return "true, false"
     if isinstance(spec, Number):
         return str(spec.range)
-    return ", ".join(f"`{o}`" for o in spec.options) if isinstance(spec, Choice) else "a non-empty string"
+    return ", ".join(f"`{o}`" for o in spec.options) if isinstance(spec, Choice) else spec.describe()
 
 
 def test_readme_table_shows_every_key_and_what_it_allows() -> None:

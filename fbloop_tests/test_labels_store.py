@@ -234,6 +234,34 @@ def test_csv_import_reuses_the_landing_contract(store_url: str, lake: Lake, tmp_
         import_labels(store, path, "csv")
 
 
+def test_csv_import_quarantines_a_bad_line_alone(store_url: str, lake: Lake, tmp_path: Path) -> None:
+    """One undecodable line and one short line cost only themselves, each named by its line."""
+    write_served(lake, 3)
+    store = label_store(open_store(store_url), lake)
+    header = b"label_id,reviewer_id,recommendation_id,label_value,confidence,labeled_at,comment\n"
+    good = [f"g{i},r1,rec-0000{i % 3},useful,0.9,2026-01-05T10:00:00Z,ok\n".encode() for i in range(6)]
+    path = tmp_path / "labels.csv"
+    path.write_bytes(
+        header
+        + good[0]
+        + good[1]
+        + b"b1,r1,rec-00000,useful,0.9,2026-01-05T10:00:00Z,caf\xe9\n"
+        + good[2]
+        + good[3]
+        + b"b2,r1,rec-00001\n"
+        + good[4]
+        + good[5]
+    )
+    result = import_labels(store, path, "csv")
+    assert (result.read, result.imported, result.quarantined) == (8, 6, 2)
+    assert result.quarantined_by_reason == {"invalid_utf8": 1, "unparseable_line": 1}
+    assert [s["where"] for s in result.samples] == ["line 4", "line 7"]
+    assert {h["label_id"] for h in store.history(None)} == {f"g{i}" for i in range(6)}
+    path.write_text("label_id;reviewer_id;recommendation_id\n1;2;3\n")
+    with pytest.raises(ImportFileError, match="comma-separated"):
+        import_labels(store, path, "csv")
+
+
 def test_krippendorff_alpha_matches_the_published_example() -> None:
     # Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", nominal data: alpha = 0.743
     n = None

@@ -6,14 +6,13 @@ import dagster as dg
 import polars as pl
 
 from fbloop_assets.defs.metadata import check_result, column_schema, partition_day
-from fbloop_assets.defs.partitions import daily_partitions, window_dep
+from fbloop_assets.defs.partitions import daily_partitions
 from fbloop_assets.defs.resources import FbloopResource
-from fbloop_assets.lib.common.outcome import enforce
-from fbloop_assets.lib.dataset.export import EXPORT_SCHEMA, export_training_pairs
-from fbloop_assets.lib.dataset.guards import privacy
+from fbloop_assets.lib.common.store import current_actor, open_data_store
+from fbloop_assets.lib.dataset.export import EXPORT_SCHEMA
+from fbloop_assets.lib.dataset.export_audit import ExportRequest, checked_export
 
-# The lineage graph shows the default window (7 days); the partitions actually read follow
-# `days_back` and are listed in the metadata (days_read, days_missing).
+# The days read follow `days_back` and are listed in the metadata (days_read, days_missing).
 _DEFAULT_DAYS_BACK = 7
 
 
@@ -29,15 +28,16 @@ class FeedbackExportConfig(dg.Config):
     kinds={"polars", "csv", "parquet"},
     code_version="1",
     deps=[
-        window_dep("normalized_feedback", -(_DEFAULT_DAYS_BACK - 1)),
-        window_dep("held_back_feedback", -(_DEFAULT_DAYS_BACK - 1)),
+        # the day itself; the earlier days of `days_back` are read as data (defs/partitions.py)
+        "normalized_feedback",
+        "held_back_feedback",
     ],
     check_specs=[
         dg.AssetCheckSpec(
             "privacy",
             asset="feedback_export",
             blocking=True,
-            description="The written file holds no raw subject id or exact age.",
+            description="The written file holds no raw subject id or exact age; blocks even with guards off.",
         )
     ],
 )
@@ -58,33 +58,33 @@ def feedback_export(
     as errors with sample reasons.
 
     File: `<data>/exports/feedback_training_YYYYMMDD_HHMMSS.{csv,parquet}` (UTC time of the
-    run), written atomically, permissions 0640. Each materialization writes a new file.
+    run), written atomically, permissions 0640 in a 0750 folder (group `export.group` when set).
+    Each materialization writes a new file and a row of fbloop's export audit (`fbloop exports
+    list`), the same code path as `fbloop export`. The privacy check blocks whatever
+    `guards.enabled` says, and a refused file is deleted.
     """
     day = partition_day(context)
     lake = fbloop.lake()
-    stats = export_training_pairs(
+    settings = fbloop.config()
+    request = ExportRequest(
+        day, config.days_back, config.min_feedback_fields, config.format, lake.root / "exports"
+    )
+    done = checked_export(
         lake,
-        end_day=day,
-        days_back=config.days_back,
-        min_feedback_fields=config.min_feedback_fields,
-        fmt=config.format,
-        out_dir=lake.root / "exports",
+        request,
+        mode=settings.privacy.mode,
+        group=settings.export.group,
+        engine=open_data_store(lake.root),
+        actor=current_actor(),
+        via=f"asset feedback_export, run {context.run.run_id}",
         now=datetime.now(UTC),
     )
+    stats, outcome = done.stats, done.outcome
     if stats.days_missing:
         context.log.warning(f"normalized_feedback missing for {', '.join(stats.days_missing)}")
     if stats.errors:
         context.log.warning(f"{stats.errors:,} feedback rows could not be exported: {stats.error_reasons}")
     values = stats.as_dict()
-    written = (
-        pl.read_csv(stats.file, n_rows=10_000)
-        if config.format == "csv"
-        else pl.read_parquet(stats.file, n_rows=10_000)
-    )
-    settings = fbloop.config()
-    outcome = enforce(
-        privacy(written, settings.privacy.mode, f"export {stats.file.name}"), settings.guards.enabled
-    )
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": stats.exported,
@@ -99,6 +99,8 @@ def feedback_export(
             "format": config.format,
             "days_back": config.days_back,
             "min_feedback_fields": config.min_feedback_fields,
+            "sha256": done.sha256 or "(refused: file deleted)",
+            "export_record": done.record_id,
         },
-        check_results=[check_result(outcome, settings.guards.enabled)],
+        check_results=[check_result(outcome, settings.guards.enabled, context.partition_key)],
     )

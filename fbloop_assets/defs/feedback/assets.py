@@ -12,7 +12,7 @@ import dagster as dg
 import polars as pl
 
 from fbloop_assets.defs.metadata import column_schema, counts_table, md_table, partition_day, preview
-from fbloop_assets.defs.partitions import daily_partitions, window_dep
+from fbloop_assets.defs.partitions import daily_partitions
 from fbloop_assets.defs.resources import FbloopResource
 from fbloop_assets.lib.common.config import FbloopConfig
 from fbloop_assets.lib.common.lake import Lake, days_ending, frame_fingerprint, sink_parquet, write_parquet
@@ -22,9 +22,6 @@ from fbloop_assets.lib.feedback.expectations import FeedbackValidation, validate
 from fbloop_assets.lib.feedback.normalize import NormalizationPlan, normalize_plan
 from fbloop_assets.lib.ingest.day import empty_rejects, empty_typed
 
-# The partition mapping shows the default lookback in the lineage graph; the files actually read
-# follow ingestion.recommendation_lookback_days and are listed in the metadata.
-DEFAULT_LOOKBACK_DAYS = 14
 INGESTION_ASSETS = ("creators", "campaigns", "raw_recommendations", "raw_outcome_signals", "raw_labels")
 
 NORMALIZED_FEEDBACK = """One UTC day of feedback in fbloop's single feedback schema (outcomes and labels).
@@ -67,7 +64,9 @@ the same step as `normalized_feedback`, before its checks, so a blocked day has 
             kinds={"polars", "parquet"},
             code_version="2",  # 2: events before serving quarantined, clock skew clamped
             deps=[
-                window_dep("raw_recommendations", -(DEFAULT_LOOKBACK_DAYS - 1)),
+                # the day itself; the earlier days of ingestion.recommendation_lookback_days are read
+                # as data (defs/partitions.py)
+                "raw_recommendations",
                 "raw_outcome_signals",
                 "raw_labels",
             ],
@@ -86,7 +85,10 @@ the same step as `normalized_feedback`, before its checks, so a blocked day has 
             "no_personal_data",
             asset="normalized_feedback",
             blocking=True,
-            description="No raw subject id, exact age, free text or URL; subject keys are keyed pseudonyms.",
+            description=(
+                "Every column scanned: no raw subject id of the day, exact age, free text, e-mail or URL;"
+                " subject keys are keyed pseudonyms. Blocks whatever guards.enabled says."
+            ),
         ),
         dg.AssetCheckSpec(
             "expectations",
@@ -138,16 +140,7 @@ def _normalized_result(
         .collect()
     )
     stats = plan.stats(int(per_type["rows"].sum()), int(per_type["incomplete"].sum()))
-    findings = personal_data_findings(
-        written.select("subject_key", "age_bucket").collect(), config.privacy.mode
-    )
-    privacy_check = dg.AssetCheckResult(
-        check_name="no_personal_data",
-        asset_key="normalized_feedback",
-        passed=not findings,
-        severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"privacy_mode": config.privacy.mode, "findings": dg.MetadataValue.json(findings)},
-    )
+    privacy_check = no_personal_data(lake, day, config.privacy.mode)
     validation = validate_feedback(
         written, day, data_docs_dir(lake.root), sample_rows=config.guards.expectations.sample_rows
     )
@@ -168,6 +161,27 @@ def _normalized_result(
         },
         data_version=dg.DataVersion(frame_fingerprint(written)),
         check_results=[privacy_check, expectations_result(validation, guards_enabled=config.guards.enabled)],
+    )
+
+
+def no_personal_data(lake: Lake, day: date, mode: str) -> dg.AssetCheckResult:
+    """The `no_personal_data` check: every column of the written day scanned, always an ERROR.
+
+    Privacy is not a guard that `guards.enabled = false` turns into a report: the check blocks
+    in every configuration. The day's raw subject ids are the ones the scan looks for.
+    """
+    raw = lake.table_path("raw_outcome_signals", day)
+    raw_ids = pl.scan_parquet(raw).select("subject_id").unique().collect()["subject_id"]
+    findings = personal_data_findings(
+        pl.read_parquet(lake.table_path("normalized_feedback", day)), mode, raw_ids
+    )
+    return dg.AssetCheckResult(
+        check_name="no_personal_data",
+        asset_key="normalized_feedback",
+        passed=not findings,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description="; ".join(findings) if findings else None,
+        metadata={"privacy_mode": mode, "findings": dg.MetadataValue.json(findings)},
     )
 
 

@@ -85,8 +85,10 @@ class Choice:
 
 @dataclass(frozen=True)
 class Text:
+    optional: bool = False  # the empty string means "not set"
+
     def describe(self) -> str:
-        return "a non-empty string"
+        return "a string, empty for none" if self.optional else "a non-empty string"
 
 
 def number(
@@ -120,6 +122,11 @@ def choice(default: str, options: tuple[str, ...]) -> str:
 def text(default: str) -> str:
     """A key that takes any non-empty string (a column name, ...)."""
     return field(default=default, metadata={SPEC: Text()})
+
+
+def optional_text(default: str = "") -> str:
+    """A key that takes any string; the empty string leaves it unset (a group name, ...)."""
+    return field(default=default, metadata={SPEC: Text(optional=True)})
 
 
 def default_of(f: Field[Any]) -> Any:
@@ -177,6 +184,6 @@ def check_value(dotted: str, f: Field[Any], default: Any, value: Any) -> Any:
         if not isinstance(value, str) or value not in spec.options:
             raise refused
         return value
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or not (value.strip() or (spec.optional and not value)):
         raise refused
     return value

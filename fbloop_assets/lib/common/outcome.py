@@ -48,9 +48,28 @@ def grade(value: float, warn: float, fail: float, *, higher_is_worse: bool = Tru
     return "fail" if value < fail else "warn" if value < warn else "pass"
 
 
+# Guards that `guards.enabled = false` never turns into a report: personal data stops a run in
+# every configuration (the dataset's and the export's `privacy`, normalized feedback's check).
+NEVER_DOWNGRADED = frozenset({"privacy", "no_personal_data"})
+
+
 def enforce(outcome: GuardOutcome, enabled: bool) -> GuardOutcome:
-    """With guards disabled a fail only reports: it becomes a warn and holds nothing back."""
-    if enabled or not outcome.failed:
+    """With guards disabled a fail only reports: it becomes a warn and holds nothing back.
+
+    Except the privacy guards (`NEVER_DOWNGRADED`): they fail whatever ``enabled`` says.
+    """
+    if enabled or not outcome.failed or outcome.name in NEVER_DOWNGRADED:
         return outcome
     detail = f"{outcome.detail} (guards off: not enforced)"
     return replace(outcome, verdict="warn", detail=detail, held_back={})
+
+
+def held_back_warns(outcome: GuardOutcome) -> GuardOutcome:
+    """A guard that failed on rows it held back has dealt with them: a warn, the day goes on without them.
+
+    A fail that held nothing back (e.g. reviewers who disagree as a whole) stays a fail.
+    """
+    if not outcome.failed or not outcome.held_back.get("rows"):
+        return outcome
+    detail = f"{outcome.detail} (held back: the day continues on the rest)"
+    return replace(outcome, verdict="warn", detail=detail)

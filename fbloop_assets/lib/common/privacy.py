@@ -94,11 +94,55 @@ def redacted_text(column: str) -> pl.Expr:
 
 
 _PSEUDONYM = r"^[0-9a-f]{64}$"
+# What a value scan looks for in every text column: a URL (or a bare www. host), an e-mail
+# address, and free text, which ids, codes and category values never are: three or more words.
+URL_PATTERN = r"(?i)\b(?:https?://|www\.)\S"
+EMAIL_PATTERN = r"[\w.+-]+@[\w-]+\.[\w.-]+"
+FREE_TEXT_PATTERN = r"\S+\s+\S+\s+\S+"
+_VALUE_PATTERNS = (
+    ("URLs", URL_PATTERN),
+    ("e-mail addresses", EMAIL_PATTERN),
+    ("free-text values", FREE_TEXT_PATTERN),
+)
 
 
-def personal_data_findings(frame: pl.DataFrame, mode: str) -> list[str]:
-    """What in a normalized frame would expose a person: raw columns, unkeyed ids, exact ages."""
+def _is_exact_age(column: str) -> bool:
+    name = column.lower()
+    return name in ("age", "dob") or name.endswith("_age") or "birth" in name
+
+
+def _value_findings(frame: pl.DataFrame, mode: str, raw_ids: pl.Series | None) -> list[str]:
+    """Every text column scanned for URLs, e-mail addresses, free text and the raw subject ids."""
+    findings: list[str] = []
+    texts = [c for c, t in frame.schema.items() if t == pl.String]
+    ids = raw_ids.drop_nulls().unique().cast(pl.String) if raw_ids is not None else None
+    for column in texts:
+        values = frame[column].drop_nulls()
+        for what, pattern in _VALUE_PATTERNS:
+            if hits := int(values.str.contains(pattern).sum()):
+                findings.append(f"{hits} {what} in column {column!r}")
+        # In identifiable mode the subject key is the raw id of a consenting subject, by design.
+        scan_ids = ids is not None and ids.len() and not (mode == "identifiable" and column == "subject_key")
+        if scan_ids and (hits := int(values.is_in(ids.implode()).sum())):  # type: ignore[union-attr]
+            findings.append(f"{hits} raw subject ids in column {column!r}")
+    return findings
+
+
+def personal_data_findings(frame: pl.DataFrame, mode: str, raw_ids: pl.Series | None = None) -> list[str]:
+    """What in a normalized frame would expose a person, in every column, not just the subject's.
+
+    Raw columns (`RAW_PERSONAL_COLUMNS`) and exact-age columns (``age``, ``*_age``, ``*birth*``,
+    ``dob``); subject keys that are not keyed pseudonyms (pseudonymized mode) or present at all
+    (aggregated mode); age buckets that are not buckets; and in every text column: URLs, e-mail
+    addresses, free text (three or more words) and, given ``raw_ids`` (the day's raw subject
+    ids), any of those ids.
+    """
     findings = [f"raw column {c!r} present" for c in RAW_PERSONAL_COLUMNS if c in frame.columns]
+    findings += [
+        f"exact age column {c!r} present"
+        for c in frame.columns
+        if _is_exact_age(c) and c not in RAW_PERSONAL_COLUMNS
+    ]
     if "subject_key" in frame.columns:
         keys = frame["subject_key"].drop_nulls()
         if mode == "aggregated" and keys.len():
@@ -109,4 +153,4 @@ def personal_data_findings(frame: pl.DataFrame, mode: str) -> list[str]:
         odd = frame["age_bucket"].drop_nulls().filter(~frame["age_bucket"].drop_nulls().is_in(_AGE_LABELS))
         if odd.len():
             findings.append(f"{odd.len()} ages are not bucketed (e.g. {odd[0]!r})")
-    return findings
+    return findings + _value_findings(frame, mode, raw_ids)

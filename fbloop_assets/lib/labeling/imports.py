@@ -33,11 +33,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import polars as pl
-
 from fbloop_assets.lib.common.privacy import REDACTED
-from fbloop_assets.lib.ingest.day import coerce, read_raw
+from fbloop_assets.lib.ingest.day import coerce
 from fbloop_assets.lib.ingest.landing import COLUMNS, LABEL_VALUES, Reason
+from fbloop_assets.lib.ingest.read import UnreadableFile, read_landing
 from fbloop_assets.lib.labeling.events import MAX_COMMENT, MAX_ID, iso
 from fbloop_assets.lib.labeling.store import LabelStore
 
@@ -173,17 +172,31 @@ def _label_studio(path: Path, result: ImportResult) -> list[_Candidate]:
 
 
 def _csv(path: Path, result: ImportResult) -> list[_Candidate]:
+    if path.suffix not in (".csv", ".jsonl", ".parquet"):
+        raise ImportFileError(f"{path}: a CSV import is a .csv file (or a .jsonl/.parquet landing file)")
     try:
-        raw = read_raw(path) if path.suffix == ".csv" else pl.read_csv(path, infer_schema=False)
-    except Exception as exc:
-        raise ImportFileError(f"{path}: not a readable CSV file ({exc})") from exc
+        landed = read_landing(path, "labels")
+    except UnreadableFile as exc:
+        raise ImportFileError(f"{path}: {exc.detail}") from exc
+    raw, rows = next(landed.batches(max(landed.height, 1)))  # every good row, with its position
+    positions = rows.to_list()
     missing = [c.name for c in COLUMNS["labels"] if c.required and c.name not in raw.columns]
     if missing:
         raise ImportFileError(f"{path}: missing column(s) {', '.join(missing)}")
+    # a line no reader can split is quarantined alone, with its line number; its neighbours import
+    out = [
+        _Candidate(
+            key=f"line {bad.line}",
+            row=bad.row,
+            record={"line": bad.line},
+            reason=f"{bad.code}: line {bad.line}: {bad.detail}",
+        )
+        for bad in landed.bad
+    ]
+    result.read += len(landed.bad)
     typed, malformed = coerce(raw, "labels")
-    out = []
-    for i, (row, bad, original) in enumerate(
-        zip(typed.iter_rows(named=True), malformed.to_list(), raw.iter_rows(named=True), strict=True), start=1
+    for i, row, bad, original in zip(
+        positions, typed.iter_rows(named=True), malformed.to_list(), raw.iter_rows(named=True), strict=True
     ):
         result.read += 1
         record = {k: (REDACTED if k == "comment" and v else v) for k, v in original.items()}
@@ -215,7 +228,7 @@ def _csv(path: Path, result: ImportResult) -> list[_Candidate]:
                 "labeled_at": iso(row["labeled_at"]),
             }
         out.append(cand)
-    return out
+    return sorted(out, key=lambda c: c.row or 0)
 
 
 def import_labels(store: LabelStore, path: Path, fmt: str) -> ImportResult:

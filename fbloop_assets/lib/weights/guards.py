@@ -93,6 +93,39 @@ def relative_yield_interval(
     return float(estimate), float(lower), float(upper)
 
 
+def _unmeasurable(
+    c_ndcg: float | None,
+    p_ndcg: float | None,
+    c_yield: float | None,
+    p_yield: float | None,
+    bounds: tuple[float, float, float] | None,
+) -> list[str]:
+    """What `no_regression` cannot measure, in words."""
+    missing = []
+    if c_ndcg is None or p_ndcg is None:
+        missing.append("NDCG@5 (no labeled held-out records with a relevant creator)")
+    if c_yield is None or p_yield is None or p_yield <= 0:
+        missing.append("SNIPS conversion yield (no logged held-out conversions to weigh)")
+    elif bounds is None:
+        missing.append("SNIPS conversion yield interval (no paired held-out slates)")
+    return missing
+
+
+def _regression_verdict(
+    c_ndcg: float, p_ndcg: float, c_yield: float, p_yield: float, lower: float, config: RegressionGuard
+) -> tuple[Verdict, str]:
+    worse = []
+    if c_ndcg < p_ndcg - config.ndcg_tolerance:
+        worse.append("NDCG@5")
+    if lower < -config.snips_tolerance:
+        worse.append("SNIPS conversion yield")
+    if worse:
+        return "fail", f"regression in {' and '.join(worse)}"
+    if c_ndcg < p_ndcg or c_yield < p_yield:
+        return "warn", "slightly worse, within tolerance"
+    return "pass", "no regression"
+
+
 def no_regression(
     candidate: dict[str, Any] | None,
     production: dict[str, Any],
@@ -135,13 +168,7 @@ def no_regression(
         "snips_relative": None,
         "slates": paired["request_id"].n_unique() if paired is not None else 0,
     }
-    unmeasurable = []
-    if c_ndcg is None or p_ndcg is None:
-        unmeasurable.append("NDCG@5 (no labeled held-out records with a relevant creator)")
-    if c_yield is None or p_yield is None or p_yield <= 0:
-        unmeasurable.append("SNIPS conversion yield (no logged held-out conversions to weigh)")
-    elif bounds is None:
-        unmeasurable.append("SNIPS conversion yield interval (no paired held-out slates)")
+    unmeasurable = _unmeasurable(c_ndcg, p_ndcg, c_yield, p_yield, bounds)
     if (
         unmeasurable
         or c_ndcg is None
@@ -166,18 +193,7 @@ def no_regression(
         f"SNIPS conversions per 1k impressions {c_yield:.3f} vs {p_yield:.3f} ({relative:+.1%}, "
         f"{pct}% lower bound {lower:+.1%}, floor {floor:+.0%})"
     )
-    worse = []
-    if c_ndcg < p_ndcg - config.ndcg_tolerance:
-        worse.append("NDCG@5")
-    if lower < floor:
-        worse.append("SNIPS conversion yield")
-    if worse:
-        verdict: Verdict = "fail"
-        label = f"regression in {' and '.join(worse)}"
-    elif c_ndcg < p_ndcg or c_yield < p_yield:
-        verdict, label = "warn", "slightly worse, within tolerance"
-    else:
-        verdict, label = "pass", "no regression"
+    verdict, label = _regression_verdict(c_ndcg, p_ndcg, c_yield, p_yield, lower, config)
     return GuardOutcome("no_regression", verdict, value, threshold, f"{label}: {ndcg_text}; {snips_text}")
 
 
