@@ -180,3 +180,65 @@ def test_cascade_weights_restart_at_every_slate_and_are_capped() -> None:
 def test_weights_refuse_zero_propensities() -> None:
     with pytest.raises(ValueError, match="logged propensities must be positive"):
         position_weights(np.array([0.5]), np.array([0.0]), 10.0)
+
+
+def _logged_every_slate(kind: str, n: int = 5, k: int = 3, temperature: float = 0.4):
+    """Every slate the logging weights can serve from one pool, each a request whose rewards are
+    scaled by its probability, so that IPS over the frame is the expectation over logged slates."""
+    from datetime import date
+
+    import polars as pl
+
+    from fbloop_assets.lib.scoring.features import FEATURES, INITIAL_WEIGHTS, weight_vector
+    from fbloop_assets.lib.weights.estimators import pl_logits
+
+    rng = np.random.default_rng(17)
+    phi = rng.random((n, len(FEATURES)))
+    logging_w = dict(INITIAL_WEIGHTS)
+    target_w = {f: float(v) for f, v in zip(FEATURES, rng.normal(size=len(FEATURES)), strict=True)}
+    creators = [f"c{i}" for i in range(n)]
+    day = date(2026, 1, 1)
+    pools = pl.DataFrame({"serving_day": [day] * n, "campaign_id": "k", "creator_id": creators}).with_columns(
+        pl.DataFrame(phi, schema=list(FEATURES), orient="row")
+    )
+    logging = pl_logits(phi @ weight_vector(logging_w), temperature)
+    target = pl_logits(phi @ weight_vector(target_w), temperature)
+    relevance = rng.uniform(0.1, 0.9, size=n)
+    reward = position_based(relevance, 1.0 / np.log2(np.arange(2, k + 2)))
+    marginal = marginals_by_enumeration(logging, k)
+    everything = slates(logging, k)
+    rows = [
+        {"serving_day": day, "campaign_id": "k", "creator_id": creators[i], "request_id": f"r{j:04d}",
+         "rank": r + 1, "propensity": conditional[r] if kind == "conditional" else marginal[i, r],
+         "weights_version": "served", "impressions": 1000.0,
+         "clicks": len(everything) * p * reward(slate, r)}
+        for j, (slate, p, conditional) in enumerate(everything)
+        for r, i in enumerate(slate)
+    ]  # fmt: skip
+    examples = pl.DataFrame(rows).join(pools, on=["serving_day", "campaign_id", "creator_id"])
+    return examples, pools, target_w, logging_w, true_value(target, k, reward), temperature
+
+
+@pytest.mark.parametrize("kind", ["conditional", "marginal"])
+def test_the_evaluation_path_is_exact_for_either_propensity_kind(kind: str) -> None:
+    from fbloop_assets.lib.weights.evaluation import off_policy_metrics
+    from fbloop_assets.lib.weights.off_policy import LoggingPolicy, scored, weighted
+
+    examples, pools, target_w, logging_w, truth, temperature = _logged_every_slate(kind)
+    policy = LoggingPolicy(kind, {"served": logging_w})
+    frame, stderr = weighted(
+        scored(examples, target_w), scored(pools, target_w), temperature, CLIP, 100, policy
+    )
+    out = off_policy_metrics(frame, stderr)
+    assert out["ips_clicks_per_slate"] == pytest.approx(truth, abs=1e-9)
+    assert out["ope_records_without_logging_policy"] == 0 and out["marginal_stderr"] == 0.0
+    if kind == "conditional":
+        assert out["cascade_ips_clicks_per_slate"] == pytest.approx(truth, abs=1e-9)
+    else:
+        assert out["cascade_ips_clicks_per_slate"] is None
+        # marginal propensities read as conditional ones: the cascade multiplies the wrong ratios
+        misread = LoggingPolicy("conditional", {})
+        frame, _ = weighted(
+            scored(examples, target_w), scored(pools, target_w), temperature, CLIP, 100, misread
+        )
+        assert abs(off_policy_metrics(frame, stderr)["cascade_ips_clicks_per_slate"] - truth) > 0.01 * truth

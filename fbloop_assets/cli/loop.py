@@ -175,7 +175,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     )
     registry = Registry.of(lake)
     production = registry.production()
-    logged = LoggingPolicy.of(registry, examples["weights_version"].to_list())
+    logged = LoggingPolicy.of(
+        registry, examples["weights_version"].to_list(), config.ingestion.propensity_kind
+    )
     results = {label: evaluate(weights, examples, pools, config, logged)}
     if production.version != label:
         results[f"production {production.version}"] = evaluate(

@@ -154,7 +154,9 @@ def weights_evaluation(context: dg.AssetExecutionContext, fbloop: FbloopResource
     holdout = examples.filter(pl.col("holdout"))
     days = sorted({d for d in holdout["serving_day"].to_list()})
     pools = serving_pools(lake, days)
-    logged = LoggingPolicy.of(registry, holdout["weights_version"].to_list())
+    logged = LoggingPolicy.of(
+        registry, holdout["weights_version"].to_list(), config.ingestion.propensity_kind
+    )
     results = {"production": evaluate(production.weights, holdout, pools, config, logged)}
     paired = None
     version = candidate_record.candidate

@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from fbloop_assets.lib.common.config_stages import PROPENSITY_KINDS
 from fbloop_assets.lib.scoring.features import FEATURES, weight_vector
 from fbloop_assets.lib.weights.estimators import Marginals, cascade_weights, pl_logits, pl_marginals
 from fbloop_assets.lib.weights.registry import Registry, UnknownVersion
 
-PROPENSITY_KINDS = ("conditional", "marginal")
 POOL = ["serving_day", "campaign_id"]
 
 
@@ -36,13 +36,15 @@ POOL = ["serving_day", "campaign_id"]
 class LoggingPolicy:
     """What the logged propensities mean and, for conditional logs, the weights that served."""
 
-    kind: str = "conditional"
+    kind: str = "conditional"  # one of PROPENSITY_KINDS (`ingestion.propensity_kind`)
     weights: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     cache: dict[tuple[object, ...], Marginals] = field(default_factory=dict)
 
     @classmethod
     def of(cls, registry: Registry, versions: Iterable[str], kind: str = "conditional") -> LoggingPolicy:
         """The weights of every logged version the registry knows (others stay unknown)."""
+        if kind not in PROPENSITY_KINDS:
+            raise ValueError(f"propensity_kind must be one of {', '.join(PROPENSITY_KINDS)}, got {kind!r}")
         known = {}
         for version in sorted(set(versions)):
             try:
