@@ -5,6 +5,7 @@ Each asset types and validates its rows (pandera), writes the valid rows to
 ``rejects/<asset>/<day>.parquet``, from where the `quarantine` asset gathers them.
 """
 
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -16,6 +17,7 @@ from fbloop_assets.defs.resources import FbloopResource
 from fbloop_assets.lib.common.agreement import label_agreement
 from fbloop_assets.lib.common.lake import Lake, frame_fingerprint, write_parquet
 from fbloop_assets.lib.common.store import open_data_store
+from fbloop_assets.lib.common.suppression import suppressed, suppressed_rows
 from fbloop_assets.lib.ingest.day import DayIngest, ingest_day
 from fbloop_assets.lib.ingest.store_labels import add_store_labels
 from fbloop_assets.lib.labeling.store import LabelStore
@@ -40,7 +42,8 @@ _DESCRIPTIONS = {
         "outcome_signals",
         "Outcome signals (impressions, engagements, clicks, conversions) that arrived that day, from "
         "`landing/outcome_signals/<day>/`, validated. Still raw: subject ids and exact ages are present "
-        "here and removed by `normalized_feedback`.",
+        "here and removed by `normalized_feedback`. Signals of subjects on the suppression list (erased, "
+        "consent withdrawn) are dropped here and counted (`suppressed_subject_rows`).",
     ),
     "raw_labels": (
         "labels",
@@ -83,6 +86,13 @@ def _with_label_store(
     )
 
 
+def _without_suppressed(lake: Lake, landed: DayIngest, key: bytes) -> tuple[DayIngest, dict[str, Any]]:
+    """Drop the signals of subjects erased or whose consent was withdrawn (`fbloop erase`, `consent`)."""
+    drop = suppressed_rows(landed.valid["subject_id"], key, suppressed(open_data_store(lake.root)))
+    kept = replace(landed, valid=landed.valid.filter(~drop))
+    return kept, {"suppressed_subject_rows": int(drop.sum())}
+
+
 def _ingestion_asset(asset_name: str, source: str, description: str) -> dg.AssetsDefinition:
     @dg.asset(
         name=asset_name,
@@ -100,6 +110,8 @@ def _ingestion_asset(asset_name: str, source: str, description: str) -> dg.Asset
         version = ""
         if source == "labels":
             result, extra, version = _with_label_store(lake, day, asset_name, result)
+        if source == "outcome_signals":
+            result, extra = _without_suppressed(lake, result, fbloop.pseudonym_key())
         if not result.files:
             context.log.warning(f"no {source} files landed for {day} in {lake.landing_dir(source, day)}")
         path = write_parquet(result.valid, lake.table_path(asset_name, day))
