@@ -74,7 +74,7 @@ def test_reviewer_labels_confirms_undoes_and_labels_again(lake: Lake, tmp_path: 
         expect(page.locator("#confirm-comment")).to_have_text("<b>right audience</b>")
         assert store.count_events() == {}  # nothing saved before confirming
         page.keyboard.press("y")
-        expect(page.locator("#flash")).to_contain_text(f"Saved: Useful (confidence 1.0) for {rec}")
+        expect(page.locator("#flash")).to_contain_text(f"Saved: Useful (certain) for {rec}")
         first = store.history("alice")
         assert [(h["recommendation_id"], h["label_value"], h["confidence"]) for h in first] == [
             (rec, "useful", 1.0)
@@ -89,7 +89,7 @@ def test_reviewer_labels_confirms_undoes_and_labels_again(lake: Lake, tmp_path: 
         page.check("#confidence-3")
         page.click("#review")
         page.click("#confirm")
-        expect(page.locator("#flash")).to_contain_text("Saved: Not useful (confidence 0.6)")
+        expect(page.locator("#flash")).to_contain_text("Saved: Not useful (fairly sure)")
         page.goto(f"{base}/history")
         expect(page.locator("#history tbody tr")).to_have_count(2)
         page.screenshot(path=str(shots / "history.png"), full_page=True)

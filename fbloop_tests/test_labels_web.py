@@ -36,7 +36,7 @@ def test_label_confirm_undo_and_label_again_through_the_pages(client: TestClient
     assert confirm.status_code == 200 and "Confirm your label" in confirm.text
     assert store.count_events() == {}  # the confirmation step saves nothing
     saved = client.post("/labels", data=form)
-    assert "Saved: Useful (confidence 0.8)" in saved.text
+    assert "Saved: Useful (sure)" in saved.text
     label_id = store.history("alice")[0]["label_id"]
     undone = client.post(f"/labels/{label_id}/undo", data={"csrf_token": token, "next": "/queue"})
     assert "Undone" in undone.text

@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -59,8 +59,14 @@ async def server_error(request: Request, exc: Exception) -> Response:
     )
 
 
+async def favicon(request: Request) -> Response:
+    """Browsers ask for /favicon.ico whatever the page links: the same icon, served locally."""
+    return FileResponse(HERE / "static" / "favicon.svg", media_type="image/svg+xml")
+
+
 ROUTES = [
     Route("/", pages.home),
+    Route("/favicon.ico", favicon),
     Route("/login", auth.login_page, methods=["GET"]),
     Route("/login", auth.login, methods=["POST"]),
     Route("/logout", auth.logout, methods=["POST"]),

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
 from fbloop_assets.lib.labeling.accounts import Reviewer, Session
+from fbloop_assets.lib.labeling.wording import confidence
 from fbloop_assets.web.security import csrf_for
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -82,5 +83,6 @@ def page(request: Request, name: str, context: dict[str, Any], status: int = 200
         "csrf_token": csrf_token(request),
         "reviewer": session.reviewer if session else None,
         "value_words": VALUE_WORDS,
+        "confidence_words": confidence,
     }
     return templates.TemplateResponse(request, name, base | context, status_code=status)

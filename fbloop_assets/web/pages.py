@@ -21,17 +21,10 @@ from fbloop_assets.lib.common.config import FbloopConfig
 from fbloop_assets.lib.labeling.events import LabelError
 from fbloop_assets.lib.labeling.queue import item_card
 from fbloop_assets.lib.labeling.store import LabelStore
+from fbloop_assets.lib.labeling.wording import CONFIDENCE_LEVELS, confidence, reasons, with_names
 from fbloop_assets.web.actions import item, label_input, queue, record, retract
 from fbloop_assets.web.auth import state_change
 from fbloop_assets.web.common import VALUE_WORDS, Problem, page, reviewer_of, safe_next, session_of
-
-CONFIDENCE_LEVELS = (
-    (0.2, "1", "a guess"),
-    (0.4, "2", "unsure"),
-    (0.6, "3", "fairly sure"),
-    (0.8, "4", "sure"),
-    (1.0, "5", "certain"),
-)
 
 
 async def _flash(request: Request, message: str, undo: str | None = None) -> None:
@@ -54,15 +47,20 @@ async def home(request: Request) -> Response:
     return RedirectResponse("/queue", status_code=303)
 
 
+def _named(request: Request, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return with_names(request.app.state.lake, request.app.state.served.rows(), rows)
+
+
 async def queue_page(request: Request) -> Response:
     config: FbloopConfig = request.app.state.config
     items = (await run_in_threadpool(queue, request, config.labeling.queue_size + 1)).to_dicts()
     current = None
     if items:
         current = items[0] | {"card": await run_in_threadpool(item_card, request.app.state.lake, items[0])}
+    upcoming = await run_in_threadpool(_named, request, [u | {"why": reasons(u)} for u in items[1:]])
     context = {
         "item": current,
-        "upcoming": items[1:],
+        "upcoming": upcoming,
         "flash": await _take_flash(request),
         "levels": CONFIDENCE_LEVELS,
         "error": None,
@@ -78,7 +76,7 @@ async def confirm_page(request: Request) -> Response:
         raise Problem(400, str(exc)) from None
     if rec not in request.app.state.served:
         raise Problem(404, f"{rec[:80]!r} is not a served recommendation")
-    found = await run_in_threadpool(item, request, rec)
+    found = (await run_in_threadpool(_named, request, [await run_in_threadpool(item, request, rec)]))[0]
     context = {"item": found, "value": value, "confidence": confidence, "comment": comment}
     return page(request, "confirm.html", context)
 
@@ -87,7 +85,7 @@ async def confirm_page(request: Request) -> Response:
 async def submit_label(request: Request) -> Response:
     event = await record(request, "web")
     words = VALUE_WORDS[event["label_value"]]
-    message = f"Saved: {words} (confidence {event['confidence']:.1f}) for {event['recommendation_id']}."
+    message = f"Saved: {words} ({confidence(event['confidence'])}) for {event['recommendation_id']}."
     await _flash(request, message, undo=event["label_id"])
     return RedirectResponse("/queue", status_code=303)
 
@@ -102,6 +100,7 @@ async def undo_label(request: Request) -> Response:
 async def history_page(request: Request) -> Response:
     store: LabelStore = request.app.state.store
     rows = await run_in_threadpool(store.history, reviewer_of(request).reviewer_id)
+    rows = await run_in_threadpool(_named, request, rows)
     return page(request, "history.html", {"rows": rows, "flash": await _take_flash(request)})
 
 

@@ -102,5 +102,5 @@ def feedback_export(
             "sha256": done.sha256 or "(refused: file deleted)",
             "export_record": done.record_id,
         },
-        check_results=[check_result(outcome, settings.guards.enabled)],
+        check_results=[check_result(outcome, settings.guards.enabled, context.partition_key)],
     )

@@ -1,7 +1,6 @@
 """`campaign_results_daily` (what each campaign's posts achieved, per complete day) and
 `campaign_tuning_suggestions` (evidence-backed changes to each campaign's settings)."""
 
-import json
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from fbloop_assets.defs.resources import FbloopResource
 from fbloop_assets.lib.common.lake import Lake, days_ending, frame_fingerprint, write_json, write_parquet
 from fbloop_assets.lib.common.store import open_data_store
 from fbloop_assets.lib.dataset.build import load_dataset, serving_window
+from fbloop_assets.lib.dataset.record import DatasetRecord
 from fbloop_assets.lib.scoring.features import CreatorFeatures
 from fbloop_assets.lib.tuning import policy
 from fbloop_assets.lib.tuning.results import RESULTS_SCHEMA, daily_results
@@ -47,10 +47,7 @@ def campaign_results_daily(context: dg.AssetExecutionContext, fbloop: FbloopReso
     day = partition_day(context)
     lake = fbloop.lake()
     serving_day = serving_window(day, fbloop.config())[-1]
-    record = lake.record_path("feedback_dataset", day)
-    if not record.exists():
-        raise dg.Failure(f"feedback_dataset is not materialized for {day}: materialize it first")
-    examples = load_dataset(lake, json.loads(record.read_text())["version"]).examples()
+    examples = load_dataset(lake, DatasetRecord.read(lake, day).version).examples()
     creators_path = lake.table_path("creators", serving_day)
     if creators_path.exists():
         frame = daily_results(examples, pl.read_parquet(creators_path), serving_day)

@@ -25,6 +25,7 @@ from typing import Any
 import polars as pl
 
 from fbloop_assets.lib.common.lake import Lake
+from fbloop_assets.lib.labeling.wording import priority_sentence, reasons
 
 OUTCOME_TYPES = ("impression", "engagement", "click", "conversion")
 
@@ -81,18 +82,6 @@ def build_queue(
     )
 
 
-def why(item: dict[str, Any]) -> list[str]:
-    """Plain-language reasons an item is in the queue, for the reviewer."""
-    reasons = []
-    if item.get("second_opinion"):
-        reasons.append("another reviewer labeled this one: your second opinion measures agreement")
-    if item["rank"] <= 3:
-        reasons.append(f"shown at rank {item['rank']}, where most attention goes")
-    if item["propensity"] < 0.3:
-        reasons.append(f"an uncertain pick (the scorer chose it with probability {item['propensity']:.2f})")
-    return reasons or ["waiting for a first label"]
-
-
 def _snapshot_row(lake: Lake, asset: str, key: str, value: str, day: date) -> dict[str, Any] | None:
     found = lake.latest_partition(asset, day)
     if found is None:
@@ -130,5 +119,6 @@ def item_card(lake: Lake, item: dict[str, Any], up_to: date | None = None) -> di
         "creator": creator,
         "outcomes": outcomes,
         "outcome_days": [p.stem for p in paths],
-        "why": why(item),
+        "why": reasons(item),
+        "priority": priority_sentence(item),
     }
