@@ -16,6 +16,7 @@ from fbloop_assets.defs.partitions import daily_partitions
 from fbloop_assets.defs.resources import FbloopResource
 from fbloop_assets.lib.common.agreement import label_agreement
 from fbloop_assets.lib.common.lake import Lake, frame_fingerprint, write_parquet
+from fbloop_assets.lib.common.privacy import aggregated_at_ingestion
 from fbloop_assets.lib.common.store import open_data_store
 from fbloop_assets.lib.common.suppression import suppressed, suppressed_rows
 from fbloop_assets.lib.ingest.day import DayIngest, ingest_day
@@ -43,13 +44,16 @@ _DESCRIPTIONS = {
         "Outcome signals (impressions, engagements, clicks, conversions) that arrived that day, from "
         "`landing/outcome_signals/<day>/`, validated. Still raw: subject ids and exact ages are present "
         "here and removed by `normalized_feedback`. Signals of subjects on the suppression list (erased, "
-        "consent withdrawn) are dropped here and counted (`suppressed_subject_rows`).",
+        "consent withdrawn) are dropped here and counted (`suppressed_subject_rows`). In `aggregated` "
+        "privacy mode no subject-level value stays: subject ids become `<redacted>`, age, country and URL "
+        "empty.",
     ),
     "raw_labels": (
         "labels",
         "Reviewer labels (useful / not useful, with confidence) that arrived that day: the files in "
         "`landing/labels/<day>/` and the labels the label store (`fbloop serve`, `fbloop labels import`) "
-        "recorded that day, validated. Retractions (undo) the store recorded that day go to "
+        "recorded that day, validated (in `aggregated` privacy mode without their free-text comments). "
+        "Retractions (undo) the store recorded that day go to "
         "`warehouse/label_retractions/<day>.parquet`, which keeps a retracted label out of every later "
         "dataset. Metadata: inter-reviewer agreement (Krippendorff's alpha) on items labeled twice.",
     ),
@@ -111,7 +115,10 @@ def _ingestion_asset(asset_name: str, source: str, description: str) -> dg.Asset
         if source == "labels":
             result, extra, version = _with_label_store(lake, day, asset_name, result)
         if source == "outcome_signals":
-            result, extra = _without_suppressed(lake, result, fbloop.pseudonym_key())
+            result, suppressed_meta = _without_suppressed(lake, result, fbloop.pseudonym_key())
+            extra |= suppressed_meta
+        if source in ("outcome_signals", "labels") and fbloop.config().privacy.mode == "aggregated":
+            result = replace(result, valid=aggregated_at_ingestion(result.valid))
         if not result.files:
             context.log.warning(f"no {source} files landed for {day} in {lake.landing_dir(source, day)}")
         path = write_parquet(result.valid, lake.table_path(asset_name, day))
