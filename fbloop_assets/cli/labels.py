@@ -27,15 +27,25 @@ def _store(lake: Lake) -> LabelStore:
 def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
+    from fbloop_assets.lib.serving.live import CONTEXT_POLL_SECONDS, LiveServing
     from fbloop_assets.web.app import create_app
     from fbloop_assets.web.security import session_secret
 
     lake = Lake(resolve_data_dir())
     config = load_config()
+    serving = LiveServing(lake, open_data_store(lake.root), config.canary.share, config.serving.temperature)
+    try:
+        serving.refresh_context()
+    except FileNotFoundError as exc:  # the labeling app runs before the first daily run, the API waits
+        progress(f"service API: {exc}")
+    serving.start_refresher(CONTEXT_POLL_SECONDS)
     with ExitStack() as stack:
         events = _event_log(stack)
-        app = create_app(lake, config, session_secret(lake.root), events=events)
-        progress(f"labeling app for {lake.root} on http://{args.host}:{args.port}/ (Ctrl-C stops it)")
+        app = create_app(lake, config, session_secret(lake.root), serving=serving, events=events)
+        progress(
+            f"labeling app and service API (/api/v1) for {lake.root} on http://{args.host}:{args.port}/"
+            " (Ctrl-C stops it)"
+        )
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning", server_header=False)
 
 
@@ -99,7 +109,7 @@ def cmd_labels_import(args: argparse.Namespace) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the labeling commands to the `fbloop` parser."""
-    serve = sub.add_parser("serve", help="run the reviewers' labeling web app")
+    serve = sub.add_parser("serve", help="run the reviewers' labeling web app and the service API (/api/v1)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="port to listen on (8080)")
     serve.set_defaults(func=cmd_serve)

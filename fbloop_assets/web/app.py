@@ -30,10 +30,13 @@ from fbloop_assets.lib.labeling.accounts import Accounts
 from fbloop_assets.lib.labeling.served import ServedRecommendations
 from fbloop_assets.lib.labeling.store import LabelStore
 from fbloop_assets.lib.labeling.throttle import SignInThrottle, ThrottleLimits
+from fbloop_assets.lib.serving.live import LiveServing
+from fbloop_assets.lib.serving.tokens import ServiceTokens
 from fbloop_assets.web import api, audit_pages, auth, pages
 from fbloop_assets.web.auth import signed_in
 from fbloop_assets.web.common import MAX_BODY, Problem, is_api, page
 from fbloop_assets.web.middleware import BodyLimit, SecurityHeaders
+from fbloop_assets.web.service_api import create_service_app
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger("fbloop.web")
@@ -98,11 +101,13 @@ def create_app(
     store: LabelStore | None = None,
     served: ServedRecommendations | None = None,
     accounts: Accounts | None = None,
+    serving: LiveServing | None = None,
     events: EventLog | None = None,
 ) -> Starlette:
     """The web app over ``lake``'s served recommendations, label store and reviewer accounts.
 
-    Without ``accounts``, reviewers and sessions live on the store's engine and clock. ``events``
+    Without ``accounts``, reviewers and sessions live on the store's engine and clock; without
+    ``serving``, the service API (mounted at ``/api/v1``) serves from the store's engine. ``events``
     (Dagster's event log) lets the audit of a weights version name the runs behind it.
     """
     from fbloop_assets.lib.common.store import open_data_store
@@ -111,9 +116,11 @@ def create_app(
     store = store or LabelStore(open_data_store(lake.root), served)
     accounts = accounts or Accounts(store.engine, store.clock)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
+    serving = serving or LiveServing(lake, store.engine, config.canary.share, config.serving.temperature)
+    service = create_service_app(serving, ServiceTokens(store.engine))
     env.filters |= {"num": audit_pages.number, "flat": audit_pages.flat}
     app = Starlette(
-        routes=ROUTES,
+        routes=[Mount("/api/v1", app=service), *ROUTES],
         middleware=[
             Middleware(SecurityHeaders),
             Middleware(BodyLimit, max_bytes=MAX_BODY),
@@ -127,6 +134,7 @@ def create_app(
     app.state.served = served
     app.state.store = store
     app.state.accounts = accounts
+    app.state.serving = serving
     app.state.events = events
     app.state.throttle = SignInThrottle(store.engine, ThrottleLimits.of(config.labeling), accounts.clock)
     app.state.password_slots = None  # `auth` makes the limiter on the first sign-in

@@ -63,7 +63,8 @@ class Sessions:
         self.https_only = https_only
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith("/static/"):
+        # the service API authorizes by token alone: no session, no visitor cookie
+        if scope["type"] != "http" or scope["path"].startswith(("/static/", "/api/v1/")):
             await self.app(scope, receive, send)
             return
         cookies = Request(scope).cookies
