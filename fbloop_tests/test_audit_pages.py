@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import polars as pl
@@ -146,86 +147,102 @@ def _shots() -> Path | None:
     return Path(folder) if folder else None
 
 
+@dataclass
+class Walk:
+    """A browser page on the served app, signing in and saving full-page screenshots."""
+
+    page: Any  # playwright's sync Page (imported only once Chromium is known to be there)
+    base: str
+    shots: Path
+
+    def shot(self, name: str) -> None:
+        self.page.screenshot(path=str(self.shots / f"{name}.png"), full_page=True)
+
+    def sign_in(self, name: str) -> None:
+        page = self.page
+        page.goto(f"{self.base}/login")
+        page.fill("#name", name)
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+
+
+def _reviewer(walk: Walk, brands: set[str]) -> None:
+    """The priority in words, a label with its confidence in words, history by name; no audits."""
+    from playwright.sync_api import Page, expect
+
+    page, base = walk.page, walk.base
+    assert isinstance(page, Page)
+    walk.sign_in("rita")
+    expect(page).to_have_url(f"{base}/queue")
+    expect(page.locator("#priority")).to_contain_text("Shown in slot")
+    expect(page.locator("#priority")).not_to_contain_text("0.00")
+    expect(page.locator("#why")).not_to_be_empty()
+    assert not page.is_checked("#confidence-4")  # nothing is chosen for the reviewer
+    walk.shot("queue")
+    page.keyboard.press("u")
+    page.keyboard.press("4")
+    page.click("#review")
+    expect(page.locator("#confirm-confidence")).to_have_text("sure")
+    walk.shot("confirm")
+    page.keyboard.press("y")
+    expect(page.locator("#flash")).to_contain_text("Saved: Useful (sure)")
+    page.goto(f"{base}/history")
+    row = page.locator("#history tbody tr").first
+    assert any(b in row.inner_text() for b in brands)  # the campaign by its brand, not an id
+    expect(row).to_contain_text("sure")
+    walk.shot("history")
+    refused = page.goto(f"{base}/audit")
+    assert refused is not None and refused.status == 403
+    page.click("button:has-text('Sign out')")
+
+
+def _analyst(walk: Walk, version: str) -> None:
+    """The audit pages, one of each kind, and the effect charts drawn; never the queue."""
+    from playwright.sync_api import Page, expect
+
+    page, base = walk.page, walk.base
+    assert isinstance(page, Page)
+    walk.sign_in("ana")
+    expect(page).to_have_url(f"{base}/audit")
+    walk.shot("audit_index")
+    page.click(f"#versions-table a:has-text('{version}')")
+    expect(page.locator("#subject")).to_have_text(version)
+    expect(page.locator("#partitions")).to_be_visible()
+    expect(page.locator("#alias-moves")).to_contain_text("staging")
+    walk.shot("audit_weights")
+    page.locator("a[href^='/audit/label/']").first.click()
+    expect(page.locator("#datasets")).to_be_visible()
+    expect(page.locator("body")).to_contain_text(version)
+    walk.shot("audit_label")
+    page.go_back()
+    page.locator("#partitions a[href^='/audit/day/']").first.click()
+    expect(page.locator("h1")).to_contain_text("What the data of")
+    walk.shot("audit_day")
+    page.goto(f"{base}/audit/effect")
+    for chart in ("timeline", "offline", "canary", "ingestion"):
+        image = page.locator(f"#chart-{chart}")
+        expect(image).to_be_visible()
+        assert image.evaluate("i => i.complete && i.naturalWidth > 0"), chart  # served and drawn
+    expect(page.locator("#effect-days")).to_contain_text("2026-01-05")
+    walk.shot("audit_effect")
+    refused = page.goto(f"{base}/queue")
+    assert refused is not None and refused.status == 403
+    expect(page.locator("#message")).to_contain_text("analyst account reads the audit pages")
+
+
 @pytest.mark.slow
 @pytest.mark.browser
 def test_a_reviewer_and_an_analyst_walk_their_paths(in_world: World, tmp_path: Path) -> None:
     _require_chromium()
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import sync_playwright
 
     shots = _shots() or tmp_path / "shots"
     campaigns = pl.read_parquet(in_world.lake.table_path("campaigns", date(2026, 1, 5)))
     with served_app(in_world.app()) as base, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1200, "height": 900})
-
-        def shot(name: str) -> None:
-            page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
-
-        def sign_in(name: str) -> None:
-            page.goto(f"{base}/login")
-            page.fill("#name", name)
-            page.fill("#password", PASSWORD)
-            page.click("button[type=submit]")
-
-        # the reviewer: the priority in words, a label with its confidence in words, history by name
-        sign_in("rita")
-        expect(page).to_have_url(f"{base}/queue")
-        expect(page.locator("#priority")).to_contain_text("Shown in slot")
-        expect(page.locator("#priority")).not_to_contain_text("0.00")
-        expect(page.locator("#why")).not_to_be_empty()
-        assert not page.is_checked("#confidence-4")  # nothing is chosen for the reviewer
-        shot("queue")
-        page.keyboard.press("u")
-        page.keyboard.press("4")
-        page.click("#review")
-        expect(page.locator("#confirm-confidence")).to_have_text("sure")
-        shot("confirm")
-        page.keyboard.press("y")
-        expect(page.locator("#flash")).to_contain_text("Saved: Useful (sure)")
-        page.goto(f"{base}/history")
-        brands = set(campaigns["brand"].to_list())
-        row = page.locator("#history tbody tr").first
-        assert any(b in row.inner_text() for b in brands)  # the campaign by its brand, not an id
-        expect(row).to_contain_text("sure")
-        shot("history")
-        assert page.goto(f"{base}/audit").status == 403  # type: ignore[union-attr]
-        page.click("button:has-text('Sign out')")
-
-        # the analyst: the audit pages, never the queue
-        sign_in("ana")
-        expect(page).to_have_url(f"{base}/audit")
-        shot("audit_index")
-        page.click(f"#versions-table a:has-text('{in_world.version}')")
-        expect(page.locator("#subject")).to_have_text(in_world.version)
-        expect(page.locator("#partitions")).to_be_visible()
-        expect(page.locator("#alias-moves")).to_contain_text("staging")
-        shot("audit_weights")
-        page.locator("a[href^='/audit/label/']").first.click()
-        expect(page.locator("#datasets")).to_be_visible()
-        expect(page.locator("body")).to_contain_text(in_world.version)
-        shot("audit_label")
-        page.go_back()
-        page.locator("#partitions a[href^='/audit/day/']").first.click()
-        expect(page.locator("h1")).to_contain_text("What the data of")
-        shot("audit_day")
-        page.goto(f"{base}/audit/effect")
-        for chart in ("timeline", "offline", "canary", "ingestion"):
-            image = page.locator(f"#chart-{chart}")
-            expect(image).to_be_visible()
-            assert image.evaluate("i => i.complete && i.naturalWidth > 0"), chart  # served, drawn
-        expect(page.locator("#effect-days")).to_contain_text("2026-01-05")
-        shot("audit_effect")
-        refused = page.goto(f"{base}/queue")
-        assert refused is not None and refused.status == 403
-        expect(page.locator("#message")).to_contain_text("analyst account reads the audit pages")
+        walk = Walk(browser.new_page(viewport={"width": 1200, "height": 900}), base, shots)
+        _reviewer(walk, set(campaigns["brand"].to_list()))
+        _analyst(walk, in_world.version)
         browser.close()
-    assert {p.stem for p in shots.glob("*.png")} >= {
-        "queue",
-        "confirm",
-        "history",
-        "audit_index",
-        "audit_weights",
-        "audit_label",
-        "audit_day",
-        "audit_effect",
-    }
+    pages = {"queue", "confirm", "history", "audit_index", "audit_weights", "audit_label", "audit_day"}
+    assert {p.stem for p in shots.glob("*.png")} >= pages | {"audit_effect"}
