@@ -187,6 +187,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from fbloop_assets.lib.common.lake import Lake, days_between
     from fbloop_assets.lib.dataset.build import build_examples, closing_days, serving_pools
     from fbloop_assets.lib.weights.evaluation import evaluate
+    from fbloop_assets.lib.weights.off_policy import LoggingPolicy
     from fbloop_assets.lib.weights.registry import Registry
 
     if args.to < args.from_:
@@ -211,10 +212,16 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         lake.scan_tables("label_retractions", feedback_days),  # undone labels count nowhere
         lake.scan_tables("held_back_feedback", feedback_days),  # nor do rows a guard held back
     )
-    production = Registry.of(lake).production()
-    results = {label: evaluate(weights, examples, pools, config)}
+    registry = Registry.of(lake)
+    production = registry.production()
+    logged = LoggingPolicy.of(
+        registry, examples["weights_version"].to_list(), config.ingestion.propensity_kind
+    )
+    results = {label: evaluate(weights, examples, pools, config, logged)}
     if production.version != label:
-        results[f"production {production.version}"] = evaluate(production.weights, examples, pools, config)
+        results[f"production {production.version}"] = evaluate(
+            production.weights, examples, pools, config, logged
+        )
     payload = {
         "from": args.from_.isoformat(),
         "to": args.to.isoformat(),
