@@ -77,15 +77,12 @@ def test_fbloop_run_refuses_a_day_already_running(
 ) -> None:
     write_tiny_day(lake)
     with partition_lock(open_data_store(lake.root), date.fromisoformat(DAY)):
-        started = time.perf_counter()
         assert main(["run", "--date", DAY]) == 1
-        refused_in = time.perf_counter() - started
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == (
         f"fbloop: error: partition {DAY} is already running (another fbloop run of that day holds "
         "its lock); wait for it to finish"
     )
-    assert refused_in < 10  # refused at once, not after waiting
     assert not lake.table_path("normalized_feedback", date.fromisoformat(DAY)).exists()
     assert main(["run", "--date", DAY]) == 0  # the lock released, the day runs
 
