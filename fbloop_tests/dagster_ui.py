@@ -7,8 +7,10 @@ code (workspace.yaml) on the instance of ``home`` (a DAGSTER_HOME holding a dags
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -202,7 +204,10 @@ def dagster_ui(env: dict[str, str], port: int, logs: Path, timeout: float = 240)
             log = (logs / f"{name}.log").open("wb")
             # cwd: the folder `dagster dev` would run in, outside the project (its .nux/ and tmp files)
             processes.append(
-                subprocess.Popen(command, env=full, cwd=logs, stdout=log, stderr=subprocess.STDOUT)
+                # a session of its own: its code servers and run workers go down with it
+                subprocess.Popen(
+                    command, env=full, cwd=logs, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                )
             )
         ui = DagsterUI(f"http://127.0.0.1:{port}", full)
         _wait_loaded(ui, processes, timeout)
@@ -216,3 +221,5 @@ def dagster_ui(env: dict[str, str], port: int, logs: Path, timeout: float = 240)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(10)
+            with contextlib.suppress(ProcessLookupError):  # what it started and left (code servers)
+                os.killpg(process.pid, signal.SIGKILL)
