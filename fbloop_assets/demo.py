@@ -153,12 +153,14 @@ def run_demo(
     guards: bool | None = None,
     attacks: tuple[str, ...] = (),
     attack_days: Mapping[str, tuple[int, ...]] | None = None,
+    click_only: bool = False,
 ) -> dict[str, Any]:
     """Run the closed loop for ``days`` days; the per-day reports, the start and the end.
 
     ``guards`` overrides ``guards.enabled`` of ``config`` for every day's run; ``attacks`` are
     staged on their standard days of a run of ``days`` days (`attacks.attack_schedule`), and
-    ``attack_days`` (attack -> 0-based days) stages attacks on exactly the days given.
+    ``attack_days`` (attack -> 0-based days) stages attacks on exactly the days given;
+    ``click_only``: a world that reports impressions and clicks only.
     """
     lake = Lake(data_dir)
     registry = Registry.of(lake)
@@ -166,6 +168,7 @@ def run_demo(
         raise StateExists(f"{data_dir} already holds a loop's state; pass --fresh to start over")
     schedule = attack_schedule(attacks, days) | dict(attack_days or {})
     params = replace(SimParams(), signals_per_day=signals_per_day, attack_days=schedule)
+    params = replace(params, click_only=click_only)
     sim = Simulation(data_dir, seed, start, params)
     guarded = config.guards.enabled if guards is None else guards
     initial = registry.production()
