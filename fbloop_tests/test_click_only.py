@@ -1,8 +1,13 @@
 """A click-only log drives the loop end to end: impressions and clicks, no labels, no conversions.
 
 The simulated world reports only impressions and clicks (`fbloop demo --click-only`); the
-objective weighs clicks and not labels. The loop must still make candidates, evaluate them on
-click estimates, promote one, and `fbloop evaluate --json` must report click estimates.
+objective weighs clicks and not labels. The loop must still make candidates (the evidence guard
+needs no labels), evaluate them on click estimates that agree with the hidden truth, promote
+none that is truly worse, and `fbloop evaluate --json` must report click estimates.
+
+Measured (seed 7, 6 days): the candidates fitted from clicks alone are truly worse than the
+hand-set weights (true NDCG@5 0.494 vs 0.724), the click estimates say so (SNIPS click yield
+-12% to -13%), and none is promoted; so this test does not (yet) see a promotion.
 """
 
 import contextlib
@@ -15,7 +20,7 @@ import pytest
 
 from fbloop_assets.cli import main
 from fbloop_assets.lib.common.lake import Lake
-from fbloop_assets.lib.weights.registry import INITIAL, Registry
+from fbloop_assets.lib.weights.registry import INITIAL
 from fbloop_tests.conftest import ProjectRun, project_env
 from fbloop_tests.test_loop import LOOP_CONFIG
 
@@ -48,7 +53,7 @@ def click_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProjectRun]:
 
 
 @pytest.mark.slow
-def test_a_click_only_log_yields_candidates_evaluations_and_a_promotion(
+def test_a_click_only_log_yields_candidates_and_evaluations_on_click_estimates(
     click_run: ProjectRun, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     lake = Lake(click_run.root / "data")
@@ -58,11 +63,24 @@ def test_a_click_only_log_yields_candidates_evaluations_and_a_promotion(
     kinds = set(feedback.select("event_type").unique().collect()["event_type"].to_list())
     assert kinds == {"impression", "click"}  # the log really is click-only
     report = click_run.report
-    assert report["production_changes"] >= 1 and report["final"]["version"] != INITIAL.version
-    promoted = report["final"]["version"]
-    evaluations = Registry.of(lake).evaluations(promoted)
-    assert evaluations and evaluations[-1].passed
-    assert evaluations[-1].metrics["candidate"]["snips_click_yield"] > 0
+    judged = 0
+    for day in report["days"]:
+        path = lake.record_path("weights_evaluation", date.fromisoformat(day["day"]))
+        if day.get("candidate_true_ndcg_at_5") is None or not path.exists():
+            continue
+        record = json.loads(path.read_text())
+        candidate, production = record["metrics"]["candidate"], record["metrics"]["production"]
+        assert candidate["ndcg_at_5"] is None and candidate["snips_click_yield"] > 0
+        (guard,) = [c for c in record["checks"] if c["name"] == "no_regression"]
+        assert "NDCG@5 not judged" in guard["detail"]
+        true_gap = day["candidate_true_ndcg_at_5"] - day["true_ndcg_at_5"]
+        estimated_gap = candidate["snips_objective_yield"] - production["snips_objective_yield"]
+        if abs(true_gap) > 0.05:  # a clear true difference: the click estimate sees its direction
+            assert (true_gap > 0) == (estimated_gap > 0)
+        judged += 1
+    assert judged >= 2  # candidates were made and evaluated without a single label
+    # nothing truly worse reached production
+    assert report["final"]["true_ndcg_at_5"] >= report["initial"]["true_ndcg_at_5"] - 0.01
     for k, v in click_run.env.items():
         monkeypatch.setenv(k, v)
     capsys.readouterr()
