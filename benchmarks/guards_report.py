@@ -71,6 +71,9 @@ def summary_rows(arms: Sequence[Arm]) -> list[dict[str, Any]]:
                 "attack_days_from": since[0]["day"],
                 "first_true_ndcg_at_5": first["true_ndcg_at_5"],
                 "final_true_ndcg_at_5": last["true_ndcg_at_5"],
+                # the best linear weights on φ fitted to the hidden truth (older reports lack it)
+                "ceiling_true_ndcg_at_5": r.get("ceiling", {}).get("true_ndcg_at_5"),
+                "day_14_share_of_ceiling": _share(r, 13),
                 "first_exposure_gini": first["exposure_gini"],
                 "final_exposure_gini": last["exposure_gini"],
                 "first_catalog_coverage": first["catalog_coverage"],
@@ -86,6 +89,14 @@ def summary_rows(arms: Sequence[Arm]) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def _share(report: dict[str, Any], day: int) -> float | None:
+    """Production's true NDCG@5 on 0-based ``day`` (the last when shorter) over the ceiling's."""
+    ceiling = report.get("ceiling", {}).get("true_ndcg_at_5")
+    if not ceiling or not report["days"]:
+        return None
+    return report["days"][min(day, len(report["days"]) - 1)]["true_ndcg_at_5"] / ceiling
 
 
 def check_tally(arm: Arm) -> dict[str, dict[str, int]]:
@@ -126,7 +137,8 @@ def render_summary(rows: Sequence[dict[str, Any]]) -> str:
     """The summary as text lines, one per arm."""
     return "\n".join(
         f"guards {r['guards']:<3}: true NDCG@5 {r['first_true_ndcg_at_5']:.4f}"
-        f" -> {r['final_true_ndcg_at_5']:.4f},"
+        f" -> {r['final_true_ndcg_at_5']:.4f} (ceiling {_fmt(r['ceiling_true_ndcg_at_5'], 4)},"
+        f" day 14 at {_fmt(r['day_14_share_of_ceiling'], 3)} of it),"
         f" exposure Gini {r['first_exposure_gini']:.4f} -> {r['final_exposure_gini']:.4f},"
         f" coverage {r['first_catalog_coverage']:.4f} -> {r['final_catalog_coverage']:.4f};"
         f" from {r['attack_days_from']} on: production's true NDCG@5 mean"
@@ -137,6 +149,18 @@ def render_summary(rows: Sequence[dict[str, Any]]) -> str:
         f" (slowest {r['slowest_day_seconds']:.1f} s, last {r['last_day_seconds']:.1f} s),"
         f" peak {r['peak_rss_mib']:,} MiB, {r['data_mb']:,} MB on disk"
         for r in rows
+    )
+
+
+def _summary_line(r: dict[str, Any]) -> str:
+    """One arm's row of the Markdown summary table."""
+    return (
+        f"| {r['guards']} | {_fmt(r['first_true_ndcg_at_5'], 4)} | {_fmt(r['final_true_ndcg_at_5'], 4)}"
+        f" | {_fmt(r['ceiling_true_ndcg_at_5'], 4)} | {_fmt(r['day_14_share_of_ceiling'], 3)}"
+        f" | {_fmt(r['first_exposure_gini'], 4)} | {_fmt(r['final_exposure_gini'], 4)}"
+        f" | {_fmt(r['first_catalog_coverage'], 4)} | {_fmt(r['final_catalog_coverage'], 4)}"
+        f" | {r['production_changes']} | {r['blocked_days']} | {r['seconds_per_day']:.1f}"
+        f" | {r['peak_rss_mib']:,} | {r['data_mb']:,} |"
     )
 
 
@@ -159,18 +183,11 @@ def markdown(
         " and catalog coverage are those of the slates production served that day over the day's whole"
         " creator snapshot.",
         "",
-        "| guards | true NDCG@5 day 1 | final | exposure Gini day 1 | final | coverage day 1 | final"
-        " | production changes | blocked days | s / day | peak MiB | MB on disk |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| guards | true NDCG@5 day 1 | final | ceiling | day 14 / ceiling | exposure Gini day 1 | final"
+        " | coverage day 1 | final | production changes | blocked days | s / day | peak MiB | MB on disk |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in rows:
-        lines.append(
-            f"| {r['guards']} | {_fmt(r['first_true_ndcg_at_5'], 4)} | {_fmt(r['final_true_ndcg_at_5'], 4)}"
-            f" | {_fmt(r['first_exposure_gini'], 4)} | {_fmt(r['final_exposure_gini'], 4)}"
-            f" | {_fmt(r['first_catalog_coverage'], 4)} | {_fmt(r['final_catalog_coverage'], 4)}"
-            f" | {r['production_changes']} | {r['blocked_days']} | {r['seconds_per_day']:.1f}"
-            f" | {r['peak_rss_mib']:,} | {r['data_mb']:,} |"
-        )
+    lines += [_summary_line(r) for r in rows]
     lines += [
         "",
         f"From the first attack day ({rows[0]['attack_days_from']}) on, the true NDCG@5 of what production"

@@ -37,7 +37,7 @@ from fbloop_assets.lib.weights.registry import Registry, WeightsVersion
 from fbloop_assets.simulate import SimParams, Simulation
 from fbloop_assets.simulate.attacks import attack_schedule, attacks_on, days_by_attack
 from fbloop_assets.simulate.run import write_manifest
-from fbloop_assets.simulate.truth import true_ndcg
+from fbloop_assets.simulate.truth import ceiling, true_ndcg
 
 # What a demo writes under the data directory; `--fresh` removes exactly these.
 DEMO_FOLDERS = (
@@ -154,12 +154,14 @@ def run_demo(
     guards: bool | None = None,
     attacks: tuple[str, ...] = (),
     attack_days: Mapping[str, tuple[int, ...]] | None = None,
+    click_only: bool = False,
 ) -> dict[str, Any]:
     """Run the closed loop for ``days`` days; the per-day reports, the start and the end.
 
     ``guards`` overrides ``guards.enabled`` of ``config`` for every day's run; ``attacks`` are
     staged on their standard days of a run of ``days`` days (`attacks.attack_schedule`), and
-    ``attack_days`` (attack -> 0-based days) stages attacks on exactly the days given.
+    ``attack_days`` (attack -> 0-based days) stages attacks on exactly the days given;
+    ``click_only``: a world that reports impressions and clicks only.
     """
     lake = Lake(data_dir)
     registry = Registry.of(lake)
@@ -167,6 +169,7 @@ def run_demo(
         raise StateExists(f"{data_dir} already holds a loop's state; pass --fresh to start over")
     schedule = attack_schedule(attacks, days) | dict(attack_days or {})
     params = replace(SimParams(), signals_per_day=signals_per_day, attack_days=schedule)
+    params = replace(params, click_only=click_only)
     sim = Simulation(data_dir, seed, start, params)
     guarded = config.guards.enabled if guards is None else guards
     initial = registry.production()
@@ -237,6 +240,8 @@ def _summary(
     # The hand-set weights also gain from the learned feature (past conversion rate); scored with
     # the same final features, they separate what re-weighting added from what the feature added.
     initial_now = true_ndcg(sim.world, initial.weights, _performance(lake, last), last)
+    # The ceiling: the best linear weights on φ, fitted to the hidden truth (simulation only).
+    ceiling_weights, ceiling_truth = ceiling(sim.world, _performance(lake, last), last)
     ends = ("true_ndcg_at_5", "exposure_gini", "catalog_coverage")
     return {
         "days": reports,
@@ -245,6 +250,8 @@ def _summary(
         "initial_weights_with_final_features": {"true_ndcg_at_5": initial_now},
         "true_ndcg_lift": final_truth / initial_truth - 1.0,
         "true_ndcg_lift_from_reweighting": final_truth / initial_now - 1.0,
+        "ceiling": {"weights": ceiling_weights, "true_ndcg_at_5": ceiling_truth},
+        "share_of_ceiling": final_truth / ceiling_truth,
         "first_day": {k: reports[0][k] for k in ("day", *ends)},
         "last_day": {k: reports[-1][k] for k in ("day", *ends)},
         "production_changes": reports[-1]["production_changes"],
@@ -304,6 +311,11 @@ def render(report: dict[str, Any], with_days: bool = True) -> str:
     lines.append(
         f"the hand-set weights with the same learned features: true NDCG@5 {now:.4f}; "
         f"re-weighting added {report['true_ndcg_lift_from_reweighting']:+.1%}"
+    )
+    lines.append(
+        f"ceiling (best linear weights on φ fitted to the hidden truth): true NDCG@5"
+        f" {report['ceiling']['true_ndcg_at_5']:.4f}; production reaches"
+        f" {report['share_of_ceiling']:.1%} of it"
     )
     a, b = report["first_day"], report["last_day"]
     attacks = "; ".join(f"{n} on {len(d)} day(s)" for n, d in report["attacks"].items()) or "none"

@@ -244,3 +244,9 @@ def test_privacy_warns_on_raw_ids_in_identifiable_mode() -> None:
 def test_privacy_fails_on_subject_keys_in_aggregated_mode() -> None:
     out = privacy(_export(subject_key=["ab" * 32, None]), "aggregated", "dataset examples")
     assert out.verdict == "fail" and "subject keys present in aggregated mode" in out.detail
+
+
+def test_evidence_needs_no_labels_when_the_objective_uses_none() -> None:
+    examples = _examples({"c-awareness": 100, "c-sales": 100}, labeled_every=21)
+    out = evidence(examples, SEGMENTS, EVIDENCE, needs_labels=False)
+    assert out.verdict == "pass" and "5 labeled held-out (min 0)" in out.detail

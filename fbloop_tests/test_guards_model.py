@@ -8,7 +8,13 @@ import polars as pl
 import pytest
 
 from fbloop_assets.lib.common.bootstrap import resampled_totals
-from fbloop_assets.lib.common.config import ExposureGuard, FbloopConfig, RegressionGuard, StepGuard
+from fbloop_assets.lib.common.config import (
+    ExposureGuard,
+    FbloopConfig,
+    ObjectiveConfig,
+    RegressionGuard,
+    StepGuard,
+)
 from fbloop_assets.lib.scoring.features import FEATURES, INITIAL_WEIGHTS
 from fbloop_assets.lib.weights.evaluation import evaluate, exposure_metrics, paired_yields
 from fbloop_assets.lib.weights.guards import exposure, no_regression, relative_yield_interval, step_size
@@ -265,3 +271,19 @@ def test_resampled_totals_draw_every_unit_count_with_replacement() -> None:
     assert totals[:, 1].std() > 0 and abs(totals[:, 1].mean() - sums[:, 1].sum()) < 0.05 * sums[:, 1].sum()
     again = resampled_totals(sums, 300, np.random.default_rng(1))
     assert (again == totals).all()
+
+
+def test_no_regression_on_a_click_objective_needs_no_labels() -> None:
+    same = _paired(500, 4).with_columns(pl.col("w_production").alias("w_candidate"))
+    clicks = ObjectiveConfig(click_weight=1.0, conversion_weight=0.0, label_weight=0.0)
+
+    def arm(name: str) -> dict:  # no labels: no NDCG; the objective yield is the click yield
+        return {"ndcg_at_5": None, "snips_objective_yield": _snips(same, name)}
+
+    out = no_regression(arm("candidate"), arm("production"), same, RegressionGuard(), objective=clicks)
+    assert out.verdict == "pass" and "NDCG@5 not judged" in out.detail
+    assert "SNIPS objective per 1k impressions" in out.detail
+    with_labels = no_regression(
+        arm("candidate"), arm("production"), same, RegressionGuard(), objective=ObjectiveConfig()
+    )
+    assert with_labels.verdict == "fail" and "NDCG@5 (no labeled" in with_labels.detail

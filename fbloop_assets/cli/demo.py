@@ -84,6 +84,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
             progress=_progress,
             guards=guards,
             attacks=attacks,
+            click_only=args.click_only,
         )
     report["seconds"] = round(time.perf_counter() - started, 1)
     _progress(f"done in {report['seconds']} s")
@@ -137,6 +138,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="",
         metavar="NAMES",
         help="attacks on their standard days, comma-separated: label-flood, bot-spike, late-conversions",
+    )
+    demo.add_argument(
+        "--click-only",
+        action="store_true",
+        help="the world reports only impressions and clicks (no engagements, conversions, labels)",
     )
     demo.add_argument("--json", action="store_true", help="print the per-day reports as JSON")
     demo.set_defaults(func=cmd_demo)

@@ -148,6 +148,9 @@ class SimParams:
     attack: AttackParams = field(default_factory=AttackParams)
 
     signals_per_day: int = 20_000
+    # Only impressions and clicks are reported (no engagements, conversions or labels): a
+    # click-only log, such as many recommenders keep.
+    click_only: bool = False
     # Expected outcome-signal rows per served recommendation, used to size the daily traffic.
     signal_rows_per_recommendation: float = 23.0
 

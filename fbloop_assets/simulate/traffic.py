@@ -345,6 +345,9 @@ def respond(world: World, served: pl.DataFrame, params: SimParams, rng: np.rando
         raise ValueError("served a creator that is not eligible for its campaign in the simulated world")
     signals = _signals(recs, world, params, rng)
     labels = _labels(recs, world, params, rng)
+    if params.click_only:  # drawn anyway, so that the rest of the world stays the same
+        signals = signals.filter(pl.col("event_type").is_in(["impression", "click"]))
+        labels = labels.clear()
     return DayTraffic(recommendations=served, signals=signals, labels=labels)
 
 

@@ -156,7 +156,12 @@ def dataset_guards(
     guards = config.guards
     previous = _previous(lake, day)
     return [
-        evidence(examples, _segments(lake, dataset.manifest["serving_days"]), guards.evidence),
+        evidence(
+            examples,
+            _segments(lake, dataset.manifest["serving_days"]),
+            guards.evidence,
+            config.objective.uses_labels,
+        ),
         completeness(day, dataset.manifest, closing_days(config), guards.completeness),
         drift(examples, previous.examples() if previous else None, guards.drift),
         privacy(examples, config.privacy.mode, f"dataset {dataset.version}"),

@@ -1,12 +1,16 @@
 """Re-weighting, offline evaluation and promotion: `candidate_weights` → `weights_evaluation` →
 `production_weights`, with the guards that gate the promotion (step size, no regression, exposure)."""
 
+from typing import Any
+
 import dagster as dg
 import polars as pl
 
 from fbloop_assets.defs.metadata import check_result, md_table, partition_day
 from fbloop_assets.defs.partitions import daily_partitions
 from fbloop_assets.defs.resources import FbloopResource
+from fbloop_assets.lib.common.config import FbloopConfig
+from fbloop_assets.lib.common.lake import Lake
 from fbloop_assets.lib.common.outcome import GuardOutcome, enforce
 from fbloop_assets.lib.dataset.build import load_dataset, serving_pools
 from fbloop_assets.lib.dataset.record import DatasetRecord
@@ -110,6 +114,27 @@ def candidate_weights(context: dg.AssetExecutionContext, fbloop: FbloopResource)
     )
 
 
+def _evaluate_arms(
+    lake: Lake,
+    registry: Registry,
+    config: FbloopConfig,
+    holdout: pl.DataFrame,
+    production: dict[str, float],
+    version: str | None,
+) -> tuple[dict[str, dict[str, Any]], pl.DataFrame | None]:
+    """Production's (and the candidate's) metrics on the held-out requests, and their paired yields."""
+    pools = serving_pools(lake, sorted(set(holdout["serving_day"].to_list())))
+    logged = LoggingPolicy.of(
+        registry, holdout["weights_version"].to_list(), config.ingestion.propensity_kind
+    )
+    results = {"production": evaluate(production, holdout, pools, config, logged)}
+    if not version:
+        return results, None
+    candidate = registry.load(version).weights
+    results["candidate"] = evaluate(candidate, holdout, pools, config, logged)
+    return results, paired_yields(candidate, production, holdout, pools, config, logged)
+
+
 @dg.asset(
     partitions_def=daily_partitions,
     group_name="weights",
@@ -152,23 +177,20 @@ def weights_evaluation(context: dg.AssetExecutionContext, fbloop: FbloopResource
     production = registry.production_before(day)
     examples = dataset.examples()
     holdout = examples.filter(pl.col("holdout"))
-    days = sorted({d for d in holdout["serving_day"].to_list()})
-    pools = serving_pools(lake, days)
-    logged = LoggingPolicy.of(
-        registry, holdout["weights_version"].to_list(), config.ingestion.propensity_kind
-    )
-    results = {"production": evaluate(production.weights, holdout, pools, config, logged)}
-    paired = None
     version = candidate_record.candidate
-    if version:
-        candidate = registry.load(version)
-        results["candidate"] = evaluate(candidate.weights, holdout, pools, config, logged)
-        paired = paired_yields(candidate.weights, production.weights, holdout, pools, config, logged)
+    results, paired = _evaluate_arms(lake, registry, config, holdout, production.weights, version)
     guards = config.guards
     checks = [
         enforce(o, guards.enabled)
         for o in (
-            no_regression(results.get("candidate"), results["production"], paired, guards.regression),
+            no_regression(
+                results.get("candidate"),
+                results["production"],
+                paired,
+                guards.regression,
+                0,
+                config.objective,
+            ),
             exposure(results.get("candidate"), results["production"], guards.exposure),
         )
     ]

@@ -55,6 +55,7 @@ from fbloop_assets.lib.common.config_stages import (
     ExportConfig,
     IngestionConfig,
     LabelingConfig,
+    ObjectiveConfig,
     PerformanceConfig,
     PrivacyConfig,
     ServingConfig,
@@ -73,6 +74,7 @@ __all__ = [
     "DatasetConfig",
     "DriftGuard",
     "EvaluationConfig",
+    "ObjectiveConfig",
     "EvidenceGuard",
     "ExpectationsGuard",
     "ExportConfig",
@@ -108,6 +110,7 @@ class FbloopConfig:
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     guards: GuardsConfig = field(default_factory=GuardsConfig)
     tuning: TuningConfig = field(default_factory=TuningConfig)
     canary: CanaryConfig = field(default_factory=CanaryConfig)

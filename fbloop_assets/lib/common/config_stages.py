@@ -116,6 +116,33 @@ class EvaluationConfig:
 
 
 @dataclass(frozen=True)
+class ObjectiveConfig:
+    """What defines a suggestion's value, for evaluation and the gate: weights per outcome kind.
+
+    The gate compares the SNIPS objective yield, Σ weight × outcomes per 1,000 impressions over
+    clicks, conversions and engagements, and NDCG@5 on labels only when ``label_weight`` > 0 (the
+    evidence guard then also needs labeled records).
+    """
+
+    click_weight: float = number(0.0, ge=0, le=1000)
+    conversion_weight: float = number(1.0, ge=0, le=1000)
+    engagement_weight: float = number(0.0, ge=0, le=1000)
+    label_weight: float = number(1.0, ge=0, le=1000)
+
+    @property
+    def uses_labels(self) -> bool:
+        return self.label_weight > 0
+
+    def outcome_weights(self) -> dict[str, float]:
+        """Weight per outcome column of the examples."""
+        return {
+            "clicks": self.click_weight,
+            "conversions": self.conversion_weight,
+            "engagements": self.engagement_weight,
+        }
+
+
+@dataclass(frozen=True)
 class CanaryConfig:
     """How staged weights are tried on live traffic before they become production."""
 

@@ -29,8 +29,13 @@ UNKNOWN_SEGMENT = "(unknown)"
 RAW_ID_COLUMNS = ("subject_id", "user_id", "member_id", "email", "phone", "ip_address", "device_id")
 
 
-def evidence(examples: pl.DataFrame, segments: dict[str, str], config: EvidenceGuard) -> GuardOutcome:
+def evidence(
+    examples: pl.DataFrame, segments: dict[str, str], config: EvidenceGuard, needs_labels: bool = True
+) -> GuardOutcome:
     """Enough records to judge a candidate, overall and per campaign segment.
+
+    ``needs_labels``: whether the objective uses labels (`objective.label_weight` > 0); without,
+    ``min_labeled`` is not required (a click-only log can make a candidate).
 
     ``segments`` maps campaign_id to its segment (the campaign's objective); campaigns it lacks
     fall into ``(unknown)``. Labeled held-out records are rows with ``holdout`` and
@@ -40,9 +45,10 @@ def evidence(examples: pl.DataFrame, segments: dict[str, str], config: EvidenceG
     window, so the candidate is not judged on their traffic); WARN on an empty dataset (no
     candidate is fitted from it).
     """
+    min_labeled = config.min_labeled if needs_labels else 0
     threshold = {
         "records": config.min_records,
-        "labeled_holdout": config.min_labeled,
+        "labeled_holdout": min_labeled,
         "segment_records": config.min_segment_records,
     }
     if examples.height == 0:
@@ -71,9 +77,9 @@ def evidence(examples: pl.DataFrame, segments: dict[str, str], config: EvidenceG
     }
     totals = (
         f"{records:,} records (min {config.min_records:,}), "
-        f"{labeled:,} labeled held-out (min {config.min_labeled:,})"
+        f"{labeled:,} labeled held-out (min {min_labeled:,})"
     )
-    if records < config.min_records or labeled < config.min_labeled:
+    if records < config.min_records or labeled < min_labeled:
         return GuardOutcome("evidence", "fail", value, threshold, f"too little evidence: {totals}")
     thin = {s: v["records"] for s, v in by_segment.items() if v["records"] < config.min_segment_records}
     if thin:

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from fbloop_assets.lib.common.config import FbloopConfig
+from fbloop_assets.lib.common.config import FbloopConfig, ObjectiveConfig
 from fbloop_assets.lib.scoring.features import FEATURES
 from fbloop_assets.lib.weights.estimators import ips, snips
 from fbloop_assets.lib.weights.metrics import coverage, gini, ndcg_at_k, precision_at_k
@@ -45,6 +45,7 @@ YIELDS = {"clicks": "click", "conversions": "conversion", "engagements": "engage
 METRIC_NAMES = (
     "ndcg_at_5",
     "precision_at_5",
+    "snips_objective_yield",
     "snips_conversion_yield",
     "snips_click_yield",
     "snips_engagement_yield",
@@ -108,6 +109,15 @@ def _yields(frame: pl.DataFrame, reward: str) -> np.ndarray:
     return np.where(impressions > 0, 1000.0 * outcomes / np.maximum(impressions, 1.0), 0.0)
 
 
+def _objective_yields(frame: pl.DataFrame, objective: ObjectiveConfig) -> np.ndarray:
+    """The objective's value per 1,000 impressions of each recommendation (`objective.*_weight`)."""
+    total = np.zeros(frame.height)
+    for reward, weight in objective.outcome_weights().items():
+        if weight > 0 and reward in frame.columns:
+            total += weight * _yields(frame, reward)
+    return total
+
+
 def _weighted(
     examples: pl.DataFrame, pools: pl.DataFrame, config: FbloopConfig, policy: LoggingPolicy
 ) -> tuple[pl.DataFrame, dict[str, float]]:
@@ -121,8 +131,11 @@ def _weighted(
     )
 
 
-def off_policy_metrics(frame: pl.DataFrame, stderr: dict[str, float]) -> dict[str, Any]:
-    """IPS and SNIPS per slate of every outcome kind, per position and cascade, and the yields."""
+def off_policy_metrics(
+    frame: pl.DataFrame, stderr: dict[str, float], objective: ObjectiveConfig | None = None
+) -> dict[str, Any]:
+    """IPS and SNIPS per slate of every outcome kind, per position and cascade, and the yields
+    (with ``objective``, also ``snips_objective_yield``, what the gate compares)."""
     out: dict[str, Any] = {
         "ope_records": frame.height,
         "ope_slates": frame["request_id"].n_unique(),
@@ -140,6 +153,10 @@ def off_policy_metrics(frame: pl.DataFrame, stderr: dict[str, float]) -> dict[st
         if not prefix:
             for reward, name in ((r, n) for r, n in YIELDS.items() if r in part.columns):
                 out[f"snips_{name}_yield"] = snips(w, _yields(part, reward)) if slates else None
+            if objective is not None:
+                out["snips_objective_yield"] = (
+                    snips(w, _objective_yields(part, objective)) if slates else None
+                )
             out["mean_importance_weight"] = float(w.mean()) if w.size else None
     return out
 
@@ -152,11 +169,12 @@ def paired_yields(
     config: FbloopConfig,
     policy: LoggingPolicy | None = None,
 ) -> pl.DataFrame:
-    """Per logged recommendation: both weight sets' per-position weights and its conversion yield.
+    """Per logged recommendation: both weight sets' per-position weights and its objective yield.
 
-    Columns ``request_id, w_candidate, w_production, yield`` (conversions per 1,000 impressions),
-    one row per recommendation `evaluate` estimates SNIPS on, so that ``Σ w·yield / Σ w`` of an
-    arm is that arm's ``snips_conversion_yield``. The guards bootstrap over its slates.
+    Columns ``request_id, w_candidate, w_production, yield`` (the objective per 1,000
+    impressions), one row per recommendation `evaluate` estimates SNIPS on, so that
+    ``Σ w·yield / Σ w`` of an arm is that arm's ``snips_objective_yield``. The guards bootstrap
+    over its slates.
     """
     policy = policy or LoggingPolicy()
     usable = _usable(examples).with_row_index("_row")
@@ -164,12 +182,19 @@ def paired_yields(
     for arm, weights in (("candidate", candidate), ("production", production)):
         frame, _ = _weighted(scored(usable, weights), scored(pools, weights), config, policy)
         arms[arm] = frame.filter(pl.col("w_position").is_not_null()).select(
-            "_row", "request_id", "impressions", "conversions", pl.col("w_position").alias(f"w_{arm}")
+            "_row",
+            "request_id",
+            "impressions",
+            *(r for r in REWARDS if r in frame.columns),
+            pl.col("w_position").alias(f"w_{arm}"),
         )
     paired = arms["candidate"].join(arms["production"].select("_row", "w_production"), on="_row", how="inner")
     paired = paired.sort("request_id", "_row")
     return paired.select(
-        "request_id", "w_candidate", "w_production", pl.Series("yield", _yields(paired, "conversions"))
+        "request_id",
+        "w_candidate",
+        "w_production",
+        pl.Series("yield", _objective_yields(paired, config.objective)),
     )
 
 
@@ -223,6 +248,6 @@ def evaluate(
         "records": examples.height,
         "records_without_features": examples.height - usable.height,
         **ranking_metrics(target, K),
-        **off_policy_metrics(frame, stderr),
+        **off_policy_metrics(frame, stderr, config.objective),
         **exposure_metrics(target, target_pools, config.serving.slate_size),
     }

@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from fbloop_assets.lib.common.bootstrap import resampled_totals
-from fbloop_assets.lib.common.config import ExposureGuard, RegressionGuard, StepGuard
+from fbloop_assets.lib.common.config import ExposureGuard, ObjectiveConfig, RegressionGuard, StepGuard
 from fbloop_assets.lib.common.outcome import GuardOutcome, Verdict, grade, worst
 
 
@@ -99,26 +99,33 @@ def _unmeasurable(
     c_yield: float | None,
     p_yield: float | None,
     bounds: tuple[float, float, float] | None,
+    name: str = "conversion",
 ) -> list[str]:
     """What `no_regression` cannot measure, in words."""
     missing = []
     if c_ndcg is None or p_ndcg is None:
         missing.append("NDCG@5 (no labeled held-out records with a relevant creator)")
     if c_yield is None or p_yield is None or p_yield <= 0:
-        missing.append("SNIPS conversion yield (no logged held-out conversions to weigh)")
+        missing.append(f"SNIPS {name} yield (no logged held-out outcomes to weigh)")
     elif bounds is None:
-        missing.append("SNIPS conversion yield interval (no paired held-out slates)")
+        missing.append(f"SNIPS {name} yield interval (no paired held-out slates)")
     return missing
 
 
 def _regression_verdict(
-    c_ndcg: float, p_ndcg: float, c_yield: float, p_yield: float, lower: float, config: RegressionGuard
+    c_ndcg: float,
+    p_ndcg: float,
+    c_yield: float,
+    p_yield: float,
+    lower: float,
+    config: RegressionGuard,
+    name: str = "conversion",
 ) -> tuple[Verdict, str]:
     worse = []
     if c_ndcg < p_ndcg - config.ndcg_tolerance:
         worse.append("NDCG@5")
     if lower < -config.snips_tolerance:
-        worse.append("SNIPS conversion yield")
+        worse.append(f"SNIPS {name} yield")
     if worse:
         return "fail", f"regression in {' and '.join(worse)}"
     if c_ndcg < p_ndcg or c_yield < p_yield:
@@ -132,8 +139,10 @@ def no_regression(
     paired: pl.DataFrame | None,
     config: RegressionGuard,
     seed: int = 0,
+    objective: ObjectiveConfig | None = None,
 ) -> GuardOutcome:
-    """The candidate is not worse than production on the held-out requests.
+    """The candidate is not worse than production on the held-out requests (with ``objective``:
+    on ``snips_objective_yield``, and on NDCG@5 only when the objective uses labels).
 
     - NDCG@5: FAIL when the candidate's is more than ``ndcg_tolerance`` (absolute) below production's.
     - SNIPS conversion yield: the relative difference candidate / production - 1 with a percentile
@@ -155,20 +164,24 @@ def no_regression(
     }
     if candidate is None:
         return GuardOutcome("no_regression", "warn", None, threshold, "no candidate to judge")
+    name = "conversion" if objective is None else "objective"
+    judge_ndcg = objective is None or objective.uses_labels
     c_ndcg, p_ndcg = candidate.get("ndcg_at_5"), production.get("ndcg_at_5")
-    c_yield, p_yield = candidate.get("snips_conversion_yield"), production.get("snips_conversion_yield")
+    if not judge_ndcg:
+        c_ndcg = p_ndcg = 0.0  # equal: neither needed nor judged
+    c_yield, p_yield = candidate.get(f"snips_{name}_yield"), production.get(f"snips_{name}_yield")
     bounds = None
     if paired is not None and paired.height:
         bounds = relative_yield_interval(paired, config.bootstrap_samples, config.confidence, seed)
-    if p_ndcg is not None:
+    if p_ndcg is not None and judge_ndcg:
         threshold["ndcg_at_5_floor"] = round(p_ndcg - config.ndcg_tolerance, 6)
     value: dict[str, Any] = {
-        "ndcg_at_5": {"candidate": c_ndcg, "production": p_ndcg},
-        "snips_conversion_yield": {"candidate": c_yield, "production": p_yield},
+        "ndcg_at_5": {"candidate": c_ndcg, "production": p_ndcg} if judge_ndcg else None,
+        f"snips_{name}_yield": {"candidate": c_yield, "production": p_yield},
         "snips_relative": None,
         "slates": paired["request_id"].n_unique() if paired is not None else 0,
     }
-    unmeasurable = _unmeasurable(c_ndcg, p_ndcg, c_yield, p_yield, bounds)
+    unmeasurable = _unmeasurable(c_ndcg, p_ndcg, c_yield, p_yield, bounds, name)
     if (
         unmeasurable
         or c_ndcg is None
@@ -188,12 +201,16 @@ def no_regression(
         "upper": round(upper, 6),
     }
     pct = round(config.confidence * 100)
-    ndcg_text = f"NDCG@5 {c_ndcg:.4f} vs {p_ndcg:.4f} (floor {p_ndcg - config.ndcg_tolerance:.4f})"
+    ndcg_text = (
+        f"NDCG@5 {c_ndcg:.4f} vs {p_ndcg:.4f} (floor {p_ndcg - config.ndcg_tolerance:.4f})"
+        if judge_ndcg
+        else "NDCG@5 not judged (the objective uses no labels)"
+    )
     snips_text = (
-        f"SNIPS conversions per 1k impressions {c_yield:.3f} vs {p_yield:.3f} ({relative:+.1%}, "
+        f"SNIPS {name} per 1k impressions {c_yield:.3f} vs {p_yield:.3f} ({relative:+.1%}, "
         f"{pct}% lower bound {lower:+.1%}, floor {floor:+.0%})"
     )
-    verdict, label = _regression_verdict(c_ndcg, p_ndcg, c_yield, p_yield, lower, config)
+    verdict, label = _regression_verdict(c_ndcg, p_ndcg, c_yield, p_yield, lower, config, name)
     return GuardOutcome("no_regression", verdict, value, threshold, f"{label}: {ndcg_text}; {snips_text}")
 
 

@@ -84,7 +84,11 @@ def fit_direction(examples: pl.DataFrame, production: dict[str, float], config: 
     shares = evidence_shares(config)
     phi = examples.select(FEATURES).to_numpy()
     ipw = propensity_weights(examples["propensity"].to_numpy(), config.propensity_clip)
-    evidence = {k: v for k, v in _evidence(examples).items() if v[0].size and shares[k] > 0}
+    # A kind that never happened (a click-only log has no conversion) says nothing about ranking:
+    # its all-zero rates would only drag the fit towards scoring everything low.
+    evidence = {
+        k: v for k, v in _evidence(examples).items() if v[0].size and shares[k] > 0 and v[1].sum() > 0
+    }
     if not evidence:
         return None
     total_share = sum(shares[k] for k in evidence)
