@@ -113,6 +113,6 @@ def test_a_failing_step_is_reported_by_its_root_cause(
     monkeypatch.setenv("FBLOOP_CONFIG", str(bad))
     with (
         dg.instance_for_test() as instance,
-        pytest.raises(RunFailed, match="feedback_and_quarantine: .*privacy.mode"),
+        pytest.raises(RunFailed, match="raw_outcome_signals: .*privacy.mode"),
     ):
         run_day(date.fromisoformat(DAY), instance)

@@ -109,7 +109,10 @@ def _render_erasure_audit(payload: dict[str, Any]) -> str:
         for d in e["datasets"]:
             then = d["replacement"] or f"no replacement yet (re-run {d['loop_day']})"
             lines.append(f"  dataset {d['version']} (loop day {d['loop_day']}) superseded -> {then}")
+            if d["weights_trained_on_it"]:
+                lines.append(f"    weights fitted on it: {', '.join(d['weights_trained_on_it'])}")
         lines += [f"  export {x['id']} held it: {x['file']}" for x in e["exports_holding"]]
+        lines += [f"  export {x['export']} rewritten (record {x['record']})" for x in e["exports_rewritten"]]
     return "\n".join(lines)
 
 

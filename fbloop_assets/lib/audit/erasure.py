@@ -14,7 +14,8 @@ subject through its keyed pseudonym, and
    ``rewrite_exports`` rewrites each in place with the same parameters (recorded as ``rewritten``).
 
 `withdraw` only appends a ``withdrawal`` record: nothing already stored is touched, and the
-subject is suppressed from then on. `erasure_report` is what ``fbloop audit erasures`` shows.
+subject is suppressed from then on. `erasure_report` is what ``fbloop audit erasures`` shows,
+including the weights versions fitted on each superseded dataset.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from fbloop_assets.lib.common.lake import Lake, days_ending, write_json
 from fbloop_assets.lib.common.privacy import pseudonymize
 from fbloop_assets.lib.common.suppression import append, records
 from fbloop_assets.lib.dataset.export_audit import ExportRequest, checked_export, list_exports
+from fbloop_assets.lib.weights.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -177,13 +179,16 @@ def erasure_report(lake: Lake, engine: sa.Engine) -> dict[str, Any]:
     """Every erasure and withdrawal against the dataset versions it superseded and their replacements."""
     rows = records(engine)
     superseded = {d["version"] for r in rows for d in r["touched"].get("datasets_superseded", [])}
+    registry = Registry.of(lake)
     out = []
     for row in rows:
         versions = []
         for d in row["touched"].get("datasets_superseded", []):
             now = _current_version(lake, d["loop_day"])
             replacement = now if now is not None and now not in superseded else None
-            versions.append(d | {"replacement": replacement})
+            # weights fitted on a superseded dataset learned from the subject's (aggregated) rows
+            trained = registry.versions_of_dataset(d["version"])
+            versions.append(d | {"replacement": replacement, "weights_trained_on_it": trained})
         out.append(
             {
                 "record": row["id"],

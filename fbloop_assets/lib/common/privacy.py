@@ -129,20 +129,32 @@ def _is_exact_age(column: str) -> bool:
 
 
 def _value_findings(frame: pl.DataFrame, mode: str, raw_ids: pl.Series | None) -> list[str]:
-    """Every text column scanned for URLs, e-mail addresses, free text and the raw subject ids."""
-    findings: list[str] = []
+    """Every text column scanned for URLs, e-mail addresses, free text and the raw subject ids.
+
+    One ``select`` computes every count, so polars runs the scans of all columns in parallel.
+    """
     texts = [c for c, t in frame.schema.items() if t == pl.String]
-    ids = raw_ids.drop_nulls().unique().cast(pl.String) if raw_ids is not None else None
+    if not texts or not frame.height:
+        return []
+    ids = (
+        raw_ids.drop_nulls().unique().cast(pl.String)
+        if raw_ids is not None
+        else pl.Series([], dtype=pl.String)
+    )
+    # One combined pattern first (a clean column costs one scan), the separate counts only where it hits.
+    combined = "|".join(f"(?:{pattern})" for _, pattern in _VALUE_PATTERNS)
+    suspect = frame.select(pl.col(c).str.contains(combined).any().alias(c) for c in texts).row(0, named=True)
+    counts: dict[str, pl.Expr] = {}
     for column in texts:
-        values = frame[column].drop_nulls()
-        for what, pattern in _VALUE_PATTERNS:
-            if hits := int(values.str.contains(pattern).sum()):
-                findings.append(f"{hits} {what} in column {column!r}")
+        for what, pattern in _VALUE_PATTERNS if suspect[column] else ():
+            counts[f"{what} in column {column!r}"] = pl.col(column).str.contains(pattern).sum()
         # In identifiable mode the subject key is the raw id of a consenting subject, by design.
-        scan_ids = ids is not None and ids.len() and not (mode == "identifiable" and column == "subject_key")
-        if scan_ids and (hits := int(values.is_in(ids.implode()).sum())):  # type: ignore[union-attr]
-            findings.append(f"{hits} raw subject ids in column {column!r}")
-    return findings
+        if ids.len() and not (mode == "identifiable" and column == "subject_key"):
+            counts[f"raw subject ids in column {column!r}"] = pl.col(column).is_in(ids.implode()).sum()
+    if not counts:
+        return []
+    found = frame.select(**counts).row(0, named=True)
+    return [f"{n} {what}" for what, n in found.items() if n]
 
 
 def personal_data_findings(frame: pl.DataFrame, mode: str, raw_ids: pl.Series | None = None) -> list[str]:
