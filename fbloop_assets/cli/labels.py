@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +39,29 @@ def cmd_serve(args: argparse.Namespace) -> None:
     except FileNotFoundError as exc:  # the labeling app runs before the first daily run, the API waits
         progress(f"service API: {exc}")
     serving.start_refresher(CONTEXT_POLL_SECONDS)
-    app = create_app(lake, config, session_secret(lake.root), serving=serving)
-    progress(f"labeling app and service API (/api/v1) for {lake.root} on http://{args.host}:{args.port}/")
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", server_header=False)
+    with ExitStack() as stack:
+        events = _event_log(stack)
+        app = create_app(lake, config, session_secret(lake.root), serving=serving, events=events)
+        progress(
+            f"labeling app and service API (/api/v1) for {lake.root} on http://{args.host}:{args.port}/"
+            " (Ctrl-C stops it)"
+        )
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", server_header=False)
+
+
+def _event_log(stack: ExitStack) -> Any:
+    """Dagster's event log for the audit pages; None (said once) without a Dagster instance."""
+    import dagster as dg
+
+    from fbloop_assets.daily_run import ensure_dagster_home
+    from fbloop_assets.lineage import InstanceEventLog
+
+    try:
+        ensure_dagster_home()
+    except RuntimeError as exc:
+        progress(f"audits of weights versions are off: {exc}")
+        return None
+    return InstanceEventLog(stack.enter_context(dg.DagsterInstance.get()))
 
 
 def _password(args: argparse.Namespace) -> str:
@@ -97,7 +118,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     rsub = reviewers.add_subparsers(dest="reviewers_command", required=True, metavar="ACTION")
     add = rsub.add_parser("add", help="create a reviewer account")
     add.add_argument("name", help="the reviewer's sign-in name")
-    add.add_argument("--role", choices=ROLES, required=True, help="reviewer or admin")
+    add.add_argument(
+        "--role",
+        choices=ROLES,
+        required=True,
+        help="reviewer (labels), analyst (reads audit pages, cannot label) or admin (both)",
+    )
     add.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input, not a prompt"
     )
