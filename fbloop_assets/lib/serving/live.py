@@ -31,7 +31,8 @@ from fbloop_assets.lib.common.lake import Lake
 from fbloop_assets.lib.scoring.context import ScoringContext
 from fbloop_assets.lib.serving.slate_log import SlateConflict, SlateLog
 from fbloop_assets.lib.serving.suggest import Arms, new_request_id, serve_arms
-from fbloop_assets.lib.weights.registry import Registry, moves_table
+from fbloop_assets.lib.weights.records import moves_table
+from fbloop_assets.lib.weights.registry import Registry
 
 log = logging.getLogger("fbloop.serving")
 SNAPSHOTS = ("campaigns", "creators", "creator_performance")
