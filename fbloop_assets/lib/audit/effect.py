@@ -23,7 +23,8 @@ import polars as pl
 
 from fbloop_assets.lib.audit.report import EventLog
 from fbloop_assets.lib.common.lake import Lake
-from fbloop_assets.lib.weights.registry import AliasMove, Registry
+from fbloop_assets.lib.weights.records import AliasMove
+from fbloop_assets.lib.weights.registry import Registry
 
 RAW_SOURCES = {
     "recommendations": "raw_recommendations",
