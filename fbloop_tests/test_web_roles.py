@@ -132,3 +132,17 @@ def test_the_analyst_role_from_the_command_line(monkeypatch: pytest.MonkeyPatch,
     assert [(r.reviewer_id, r.role, r.can_label, r.can_audit()) for r in listed] == [
         ("ana", "analyst", False, True)
     ]
+
+
+def test_sign_in_returns_to_audit_pages_only_inside_the_app(client: TestClient) -> None:
+    for wanted, landed in [
+        ("/audit/effect", "/audit/effect"),
+        ("/audit/weights/w-abc123", "/audit/weights/w-abc123"),
+        ("//evil.example/audit", "/audit"),  # no open redirect: the analyst's default instead
+        ("/audit/weights/../../admin", "/audit"),
+    ]:
+        client.cookies.clear()
+        page = client.get("/login")
+        data = {"name": "ana", "password": PASSWORD, "csrf_token": token_of(page.text), "next": wanted}
+        response = client.post("/login", data=data, follow_redirects=False)
+        assert response.headers["location"] == landed, wanted

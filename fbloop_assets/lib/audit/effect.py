@@ -6,7 +6,8 @@ and what came in. The `/audit/effect` page draws it; this module only gathers it
 - ``days``: per loop day, the offline comparison of the day's candidate with production (NDCG@5,
   precision@5, the SNIPS conversion yield and the one-sided bootstrap interval of its relative
   change, from `weights_evaluation`), the live canary review (lift per metric with its bootstrap
-  interval, from `canary_review`), the guards that failed (blocked the day) or held rows back, and
+  interval, from the day's recorded `canary_review` decision), the guards that failed (blocked the
+  day; every stage record's checks) or held rows back, and
   the ingestion counts: rows read per source (kept plus quarantined), quarantined by reason code,
   and outcome signals excluded for missing consent (from Dagster's event log, when given).
 
@@ -15,7 +16,6 @@ Reads the daily records and tables the loop wrote; writes nothing.
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from typing import Any
 
@@ -23,14 +23,17 @@ import polars as pl
 
 from fbloop_assets.lib.audit.report import EventLog
 from fbloop_assets.lib.common.lake import Lake
-from fbloop_assets.lib.weights.registry import AliasMove, Registry
+from fbloop_assets.lib.dataset.record import DatasetRecord
+from fbloop_assets.lib.weights.decisions import Decisions
+from fbloop_assets.lib.weights.handoffs import EvaluationRecord, day_checks
+from fbloop_assets.lib.weights.records import AliasMove
+from fbloop_assets.lib.weights.registry import Registry
 
 RAW_SOURCES = {
     "recommendations": "raw_recommendations",
     "outcome_signals": "raw_outcome_signals",
     "labels": "raw_labels",
 }
-GUARDED = ("feedback_dataset", "weights_evaluation")
 
 
 def spans(moves: list[AliasMove]) -> list[dict[str, Any]]:
@@ -52,40 +55,37 @@ def spans(moves: list[AliasMove]) -> list[dict[str, Any]]:
     return out
 
 
-def _record(lake: Lake, asset: str, day: date) -> dict[str, Any] | None:
-    path = lake.record_path(asset, day)
-    found: dict[str, Any] | None = json.loads(path.read_text()) if path.exists() else None
-    return found
-
-
-def _offline(evaluation: dict[str, Any] | None) -> dict[str, Any] | None:
-    if not evaluation or not evaluation.get("candidate"):
+def _offline(lake: Lake, day: date) -> dict[str, Any] | None:
+    evaluation = EvaluationRecord.read_if_present(lake, day)
+    if evaluation is None or not evaluation.candidate:
         return None
-    metrics = evaluation["metrics"]
+    metrics = evaluation.metrics
     pick = ("ndcg_at_5", "precision_at_5", "snips_conversion_yield")
-    regression = next((c for c in evaluation["checks"] if c["name"] == "no_regression"), None)
+    regression = next((c for c in evaluation.checks if c["name"] == "no_regression"), None)
     return {
-        "candidate": evaluation["candidate"],
-        "production": evaluation["production"],
-        "metrics": {m: {arm: metrics[arm].get(m) for arm in ("candidate", "production")} for m in pick},
+        "candidate": evaluation.candidate,
+        "production": evaluation.production,
+        "metrics": {
+            m: {arm: metrics.get(arm, {}).get(m) for arm in ("candidate", "production")} for m in pick
+        },
         "snips_relative": (regression or {}).get("value", {}).get("snips_relative"),
     }
 
 
-def _canary(review: dict[str, Any] | None) -> dict[str, Any] | None:
-    found = (review or {}).get("review")
-    if not found:
+def _canary(decisions: Decisions, day: date) -> dict[str, Any] | None:
+    decision = decisions.get(day, "canary_review")
+    if decision is None or not decision.review:
         return None
     keys = ("canary", "production", "lift", "interval", "confidence", "verdict", "slates")
-    return {k: found.get(k) for k in keys}
+    return {k: decision.review.get(k) for k in keys}
 
 
 def _guards(lake: Lake, day: date) -> dict[str, Any]:
-    failed = []
-    for asset in GUARDED:
-        for check in (_record(lake, asset, day) or {}).get("checks", []):
-            if check.get("verdict", "pass" if check.get("passed") else "fail") == "fail":
-                failed.append({"asset": asset, "check": check["name"], "detail": check.get("detail", "")})
+    failed = [
+        {"asset": c["asset"], "check": c["name"], "detail": c.get("detail", "")}
+        for c in day_checks(lake, day)
+        if c.get("verdict", "pass" if c.get("passed") else "fail") == "fail"
+    ]
     held = lake.table_path("held_back_feedback", day)
     rows: dict[str, int] = {}
     if held.exists():
@@ -111,25 +111,24 @@ def _ingestion(lake: Lake, events: EventLog | None, day: date) -> dict[str, Any]
 
 
 def loop_days(lake: Lake) -> list[date]:
-    """Every loop day with a decision record (`production_weights` or `feedback_dataset`)."""
-    days: set[date] = set()
-    for asset in ("feedback_dataset", "production_weights", "weights_evaluation"):
-        folder = lake.root / "warehouse" / asset
-        days |= {date.fromisoformat(p.stem) for p in folder.glob("*.json")} if folder.is_dir() else set()
-    return sorted(days)
+    """Every loop day: with a recorded decision or a `feedback_dataset` record."""
+    folder = lake.root / "warehouse" / DatasetRecord.ASSET
+    days = {date.fromisoformat(p.stem) for p in folder.glob("*.json")} if folder.is_dir() else set()
+    return sorted(days | {date.fromisoformat(d.day) for d in Decisions.of(lake).all()})
 
 
 def loop_effect(lake: Lake, registry: Registry, events: EventLog | None) -> dict[str, Any]:
     """The effect of the loop over every day it ran (see the module docstring)."""
     days = []
+    decisions = Decisions(registry.engine)
     for day in loop_days(lake):
         days.append(
             {
                 "day": day.isoformat(),
                 "production_in_force": registry.in_force("production", day) or "w0",
                 "canary_in_force": registry.in_force("canary", day),
-                "offline": _offline(_record(lake, "weights_evaluation", day)),
-                "canary": _canary(_record(lake, "canary_review", day)),
+                "offline": _offline(lake, day),
+                "canary": _canary(decisions, day),
                 "guards": _guards(lake, day),
                 "ingestion": _ingestion(lake, events, day),
             }
