@@ -1,5 +1,5 @@
-"""The guards end to end: a label flood and bought engagement each block promotion, the next
-normal day promotes again, held-back rows stay in storage flagged, a missing partition is reported.
+"""The guards end to end: a label flood and bought engagement are held back with a warning while the
+day goes on, held-back rows stay in storage flagged, a missing partition is reported.
 
 One 9-day demo runs once for the module, windows and thresholds scaled down (datasets from day 3
 on) and canary.share = 0, so that a candidate that passes every guard becomes production at once:
@@ -23,6 +23,8 @@ from fbloop_assets.demo import run_demo
 from fbloop_assets.lib.audit.report import dataset_feedback
 from fbloop_assets.lib.common.config import load_config
 from fbloop_assets.lib.dataset.build import build_dataset
+from fbloop_assets.lib.dataset.record import DatasetRecord
+from fbloop_assets.lib.weights.decisions import Decisions
 from fbloop_tests.conftest import ProjectRun, project_env
 
 START = date(2026, 1, 1)
@@ -77,26 +79,34 @@ def _day(run: ProjectRun, index: int) -> dict:
     return run.report["days"][index]
 
 
-def test_a_label_flood_blocks_promotion_and_names_the_reviewer(guarded: ProjectRun) -> None:
+def _recorded_check(run: ProjectRun, index: int, asset: str, name: str) -> dict:
+    """The day's check outcome as `production_weights` recorded it with the day's decision."""
+    decision = Decisions.of(run.lake).get(START + timedelta(days=index), "production_weights")
+    assert decision is not None
+    (check,) = [c for c in decision.checks if (c["asset"], c["name"]) == (asset, name)]
+    return check
+
+
+def test_a_label_flood_is_held_back_with_a_warning_and_the_day_goes_on(guarded: ProjectRun) -> None:
+    # rows held back are dealt with: no one must act, so the run stays green (issue 16.3)
     flooded = _day(guarded, FLOOD)
-    assert flooded["production"] == _day(guarded, FLOOD - 1)["production"]
-    (cause,) = [b for b in flooded["blocked"] if b.startswith("held_back_feedback/label_quality")]
+    assert flooded["blocked"] == []
+    check = _recorded_check(guarded, FLOOD, "held_back_feedback", "label_quality")
+    assert check["verdict"] == "warn" and "held back" in check["detail"]
     reviewers = pl.read_parquet(
         guarded.lake.table_path("held_back_feedback", START + timedelta(days=FLOOD))
     ).filter(pl.col("guard") == "label_quality")["reviewer_id"]
-    assert reviewers.n_unique() == 1 and reviewers[0] in cause
-    # the next normal day promotes again
-    after = _day(guarded, FLOOD + 1)
-    assert not after["blocked"] and after["production"] != flooded["production"]
+    assert reviewers.n_unique() == 1 and reviewers[0] in check["detail"]
+    assert check["held_back"]["rows"] == reviewers.len()
 
 
-def test_bought_engagement_blocks_promotion_and_names_the_creators(guarded: ProjectRun) -> None:
+def test_bought_engagement_is_held_back_with_a_warning_and_names_the_creators(guarded: ProjectRun) -> None:
     bought = _day(guarded, BOTS)
-    assert bought["production"] == _day(guarded, BOTS - 1)["production"]
-    (cause,) = [b for b in bought["blocked"] if b.startswith("held_back_feedback/outcome_anomalies")]
-    assert "held back" in cause and ("creator" in cause or "campaign" in cause)
-    after = _day(guarded, BOTS + 1)
-    assert not after["blocked"] and after["production"] != bought["production"]
+    assert bought["blocked"] == []
+    check = _recorded_check(guarded, BOTS, "held_back_feedback", "outcome_anomalies")
+    assert check["verdict"] == "warn" and "held back" in check["detail"]
+    assert "creator" in check["detail"] or "campaign" in check["detail"]
+    assert check["held_back"]["rows"] > 0
 
 
 def test_held_back_rows_stay_in_storage_flagged_and_out_of_datasets(guarded: ProjectRun) -> None:
@@ -110,8 +120,7 @@ def test_held_back_rows_stay_in_storage_flagged_and_out_of_datasets(guarded: Pro
     assert held.join(stored, on="feedback_id", how="anti").is_empty()
     # and no dataset built after them uses any of them
     last = START + timedelta(days=DAYS - 1)
-    record = json.loads(lake.record_path("feedback_dataset", last).read_text())
-    manifest = json.loads((lake.root / record["manifest"]).read_text())
+    manifest = json.loads((lake.root / DatasetRecord.read(lake, last).manifest).read_text())
     assert manifest["rows_held_back"] > 0
     used = dataset_feedback(lake, manifest)
     assert used.join(held, on="feedback_id", how="semi").is_empty()

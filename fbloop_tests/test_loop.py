@@ -11,7 +11,7 @@ import math
 import shutil
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -21,13 +21,20 @@ import pytest
 
 from fbloop_assets.cli import main
 from fbloop_assets.daily_run import ingest_reference, run_day
+from fbloop_assets.definitions import defs
 from fbloop_assets.defs.resources import FbloopResource
-from fbloop_assets.defs.weights.assets import production_weights, weights_evaluation
+from fbloop_assets.defs.weights.assets import weights_evaluation
+from fbloop_assets.defs.weights.promotion import canary_review, production_weights
 from fbloop_assets.lib.common.config import load_config
-from fbloop_assets.lib.common.lake import Lake, write_json
+from fbloop_assets.lib.common.lake import Lake
+from fbloop_assets.lib.common.store import open_data_store
 from fbloop_assets.lib.dataset.build import build_dataset
+from fbloop_assets.lib.dataset.record import DatasetRecord
 from fbloop_assets.lib.scoring.context import ScoringContext
+from fbloop_assets.lib.serving.slate_log import SlateLog
 from fbloop_assets.lib.serving.suggest import Arms, log_served, serve_arms
+from fbloop_assets.lib.weights.decisions import Decisions
+from fbloop_assets.lib.weights.handoffs import CandidateRecord
 from fbloop_assets.lib.weights.registry import INITIAL, Registry, WeightsVersion
 from fbloop_assets.simulate import SimParams, Simulation
 from fbloop_tests.conftest import ProjectRun, project_env
@@ -118,51 +125,76 @@ def test_suggest_after_the_run_uses_the_promoted_version_and_ranks_differently(
     arms = {"production": production.version, "canary": Registry.of(lake).current("canary")}
     assert slate["weights_version"] == arms[slate["arm"]] and production.version != INITIAL.version
     assert [r["rank"] for r in slate["slate"]] == [1, 2, 3, 4, 5]
-    logged = pl.read_ndjson(slate["logged_to"])
-    assert logged["weights_version"].unique().to_list() == [slate["weights_version"]]
-    assert logged["request_id"].unique().to_list() == [slate["request_id"]]
+    logged = SlateLog(open_data_store(lake.root)).get(slate["request_id"])  # committed before printing
+    assert logged is not None and logged["weights_version"].unique().to_list() == [slate["weights_version"]]
+    assert logged["creator_id"].to_list() == [r["creator_id"] for r in slate["slate"]]
 
 
-def test_a_worse_candidate_is_not_promoted(in_loop_env: ProjectRun) -> None:
-    lake = in_loop_env.lake
+def test_a_worse_candidate_is_not_promoted_and_the_day_stays_green(
+    loop_run: ProjectRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A day not decided yet (day 7, in a copy) whose candidate is replaced by a worse one: a normal
+    # "not promoted" day, so the run succeeds and production_weights records why production stayed.
+    root = tmp_path / "copy"
+    shutil.copytree(loop_run.root, root)
+    for k, v in loop_run.env.items():
+        monkeypatch.setenv(k, v.replace(str(loop_run.root), str(root)))
+    lake, config = Lake(root / "data"), load_config()
     registry = Registry.of(lake)
-    before, moves = registry.production(), len(registry.history())
-    candidate_record = json.loads(lake.record_path("candidate_weights", LAST_DAY).read_text())
-    # the opposite of what production believes: every preference reversed
-    worse = registry.save(
-        WeightsVersion.create(
-            {f: -w for f, w in before.weights.items()}, before.version, candidate_record["dataset_version"]
+    before, moves = registry.production_before(LAST_DAY + timedelta(days=1)), len(registry.history())
+    day = LAST_DAY + timedelta(days=1)
+    sim = Simulation(lake.root, 7, date(2026, 1, 1), replace(SimParams(), signals_per_day=20_000))
+    deciding = {"candidate_weights", "weights_evaluation", "canary_review", "production_weights"}
+    with dg.DagsterInstance.get() as instance:
+
+        def server(day: date, requests: pl.DataFrame) -> tuple[pl.DataFrame, list[Path]]:
+            ingest_reference(day, instance)
+            arms = Arms.current(registry, config.canary.share)
+            context = ScoringContext.from_lake(lake, day)
+            rng = np.random.default_rng(1)
+            served = serve_arms(context, arms, requests, 10, config.serving.temperature, rng)
+            return served, log_served(lake, served, "suggest-test")
+
+        sim.step(day, server)
+        keys = [k for k in defs.resolve_all_asset_keys() if k.path[0] not in deciding | {"feedback_export"}]
+        upstream = defs.resolve_job_def("daily_feedback_loop").execute_in_process(
+            partition_key=day.isoformat(), instance=instance, asset_selection=keys
         )
-    )
-    write_json(
-        candidate_record | {"candidate": worse.version}, lake.record_path("candidate_weights", LAST_DAY)
-    )
-    with dg.instance_for_test() as instance:
+        assert upstream.success
+        dataset_version = DatasetRecord.read(lake, day).version
+        # the opposite of what production believes: every preference reversed
+        worse = registry.save(
+            WeightsVersion.create({f: -w for f, w in before.weights.items()}, before.version, dataset_version)
+        )
+        CandidateRecord(worse.version, before.version, dataset_version).write(lake, day)
         result = dg.materialize(
-            [weights_evaluation, production_weights],
-            partition_key=LAST_DAY.isoformat(),
+            [weights_evaluation, canary_review, production_weights],
+            partition_key=day.isoformat(),
             resources={"fbloop": FbloopResource()},
             instance=instance,
-            raise_on_error=False,
         )
-        # the blocking check stops the run: production_weights does not even run
-        assert not result.success
+        assert result.success  # not promoted is not a failure
         checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
         assert checks["no_regression"].passed is False
-        assert checks["no_regression"].severity == dg.AssetCheckSeverity.ERROR
+        assert checks["no_regression"].severity == dg.AssetCheckSeverity.WARN
         assert "NDCG@5" in (checks["no_regression"].description or "")
-        assert not result.asset_materializations_for_node("production_weights")
-        # materialized on its own (as from the UI), it still reads the day's failed guard
-        alone = dg.materialize(
+        assert checks["no_regression"].metadata["partition"].value == day.isoformat()
+        assert isinstance(checks["no_regression"].metadata["value/ndcg_at_5/candidate"].value, float)
+        (mat,) = result.asset_materializations_for_node("production_weights")
+        # (the day's canary review may promote the running canary; the worse candidate goes nowhere)
+        assert mat.metadata["candidate"].value == worse.version
+        assert "weights_evaluation/no_regression" in str(mat.metadata["reason"].value)
+        assert mat.metadata["decided_by"].value == "weights_evaluation/no_regression"
+        # materialized again on its own (as from the UI): the recorded decision, replayed
+        again = dg.materialize(
             [production_weights],
-            partition_key=LAST_DAY.isoformat(),
+            partition_key=day.isoformat(),
             resources={"fbloop": FbloopResource()},
             instance=instance,
         )
-    (mat,) = alone.asset_materializations_for_node("production_weights")
-    assert mat.metadata["promoted"].value is False
-    assert "weights_evaluation/no_regression" in str(mat.metadata["reason"].value)
-    assert registry.production().version == before.version
+    (replayed,) = again.asset_materializations_for_node("production_weights")
+    assert replayed.metadata["replayed"].value is True
+    assert replayed.metadata["reason"].value == mat.metadata["reason"].value
     assert worse.version not in {m.to_version for m in registry.history()[moves:]}  # not even staged
     assert "no_regression" in registry.failed_checks(worse.version)  # exposure concentrates too
 
@@ -230,8 +262,8 @@ def test_the_canary_walks_from_staging_to_production_on_its_share_of_requests(lo
         by_canary += int((slates["weights_version"] == first_canary.to_version).sum())
     assert abs(by_canary / served - 0.5) < 3 * math.sqrt(0.25 / served)
     # the UI shows the aliases and their history on production_weights
-    record = json.loads(loop_run.lake.record_path("production_weights", LAST_DAY).read_text())
-    assert record["after"]["production"] == registry.current("production")
+    decision = Decisions.of(loop_run.lake).get(LAST_DAY, "production_weights")
+    assert decision is not None and decision.after["production"] == registry.current("production")
 
 
 def test_a_planted_regression_is_rolled_back_and_rollback_restores_production(

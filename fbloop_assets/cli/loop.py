@@ -31,8 +31,47 @@ def _render_day(summary: dict[str, Any]) -> str:
             f" incomplete (attribution window open) {f['incomplete']:,}",
             "  checks: " + (", ".join(f"{k} {v}" for k, v in summary["checks"].items()) or "none"),
             *(f"  blocked, production unchanged: {b}" for b in summary.get("blocked", [])),
+            *_render_loop(summary.get("loop", {})),
         ]
     )
+
+
+def _number(value: Any, digits: int = 3) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, int | float) and not isinstance(value, bool) else "–"
+
+
+def _render_loop(loop: dict[str, Any]) -> list[str]:
+    """The dataset, candidate and production lines of a day's summary (what the loop decided)."""
+    loop = {k: v for k, v in loop.items() if v not in (None, "none")}  # metadata writes "none" for no version
+    version = loop.get("feedback_dataset/dataset_version")
+    lines = [
+        f"  dataset {version}: {loop.get('feedback_dataset/dagster/row_count', 0):,} records"
+        f" ({loop.get('feedback_dataset/labeled_records', 0):,} labeled)"
+        if version
+        else "  dataset: none (no serving day with closed attribution windows yet)"
+    ]
+    if candidate := loop.get("candidate_weights/candidate"):
+        ev = "weights_evaluation/"
+        lines.append(
+            f"  candidate {candidate}: NDCG@5 {_number(loop.get(ev + 'candidate/ndcg_at_5'))}"
+            f" (production {_number(loop.get(ev + 'production/ndcg_at_5'))}), SNIPS conversion yield"
+            f" {_number(loop.get(ev + 'candidate/snips_conversion_yield'), 4)}"
+            f" (production {_number(loop.get(ev + 'production/snips_conversion_yield'), 4)})"
+        )
+    if production := loop.get("production_weights/production"):
+        others = [f"{a} {v}" for a in ("staging", "canary") if (v := loop.get(f"production_weights/{a}"))]
+        moved = "promoted" if loop.get("production_weights/promoted") else "not promoted"
+        reason = loop.get("production_weights/reason") or "no reason recorded"
+        lines.append(
+            f"  production {production}"
+            + (f" ({', '.join(others)})" if others else "")
+            + f": {moved}: {reason}"
+        )
+    else:
+        lines.append("  production unchanged: production_weights did not run")
+    if review := loop.get("canary_review/reason"):
+        lines.append(f"  canary: {review}")
+    return lines
 
 
 def preflight() -> None:
@@ -67,47 +106,26 @@ def _render_slate(payload: dict[str, Any]) -> str:
         f"{r['rank']:>4}  {r['creator_id']:<12} {r['score']:>8.3f} {r['propensity']:>11.4f}"
         for r in payload["slate"]
     ]
-    lines.append(f"logged to {payload['logged_to']}")
+    lines.append("logged to the slate log (fbloop's database)")
     return "\n".join(lines)
 
 
 def cmd_suggest(args: argparse.Namespace) -> None:
     import numpy as np
-    import polars as pl
 
     from fbloop_assets.lib.common.config import load_config
     from fbloop_assets.lib.common.lake import Lake
-    from fbloop_assets.lib.scoring.context import ScoringContext
-    from fbloop_assets.lib.serving.suggest import (
-        Arms,
-        log_served,
-        new_request_id,
-        now_utc,
-        serve_arms,
-    )
-    from fbloop_assets.lib.weights.registry import Registry
+    from fbloop_assets.lib.common.store import current_actor, open_data_store
+    from fbloop_assets.lib.serving.live import LiveServing
 
     config = load_config()
     lake = Lake(resolve_data_dir())
-    now = now_utc()
-    arms = Arms.current(Registry.of(lake), config.canary.share)
-    context = ScoringContext.from_lake(lake, now.date())
-    request_id = new_request_id()
-    requests = pl.DataFrame({"request_id": [request_id], "campaign_id": [args.campaign], "served_at": [now]})
-    rng = np.random.default_rng(args.seed)
-    served = serve_arms(context, arms, requests, args.k, config.serving.temperature, rng)
-    (path,) = log_served(lake, served, f"suggest-{request_id}")
-    served_by = served["weights_version"][0]
-    payload = {
-        "request_id": request_id,
-        "campaign_id": args.campaign,
-        "weights_version": served_by,
-        "arm": next(arm for arm, version in arms.versions().items() if version == served_by),
-        "served_at": now.isoformat(),
-        "slate": served.select("recommendation_id", "rank", "creator_id", "score", "propensity").to_dicts(),
-        "scored_against": context.sources,
-        "logged_to": str(path),
-    }
+    # the same path as `POST /api/v1/suggestions`: routed, scored, committed to the slate log
+    serving = LiveServing(lake, open_data_store(lake.root), config.canary.share, config.serving.temperature)
+    slate = serving.suggest(
+        args.campaign, args.k, None, f"cli:{current_actor()}", np.random.default_rng(args.seed)
+    )
+    payload = slate.as_dict() | {"scored_against": serving.context().sources, "logged_to": "slate_log"}
     _emit(payload, args.json, _render_slate)
 
 
@@ -169,6 +187,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from fbloop_assets.lib.common.lake import Lake, days_between
     from fbloop_assets.lib.dataset.build import build_examples, closing_days, serving_pools
     from fbloop_assets.lib.weights.evaluation import evaluate
+    from fbloop_assets.lib.weights.off_policy import LoggingPolicy
     from fbloop_assets.lib.weights.registry import Registry
 
     if args.to < args.from_:
@@ -193,10 +212,16 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         lake.scan_tables("label_retractions", feedback_days),  # undone labels count nowhere
         lake.scan_tables("held_back_feedback", feedback_days),  # nor do rows a guard held back
     )
-    production = Registry.of(lake).production()
-    results = {label: evaluate(weights, examples, pools, config)}
+    registry = Registry.of(lake)
+    production = registry.production()
+    logged = LoggingPolicy.of(
+        registry, examples["weights_version"].to_list(), config.ingestion.propensity_kind
+    )
+    results = {label: evaluate(weights, examples, pools, config, logged)}
     if production.version != label:
-        results[f"production {production.version}"] = evaluate(production.weights, examples, pools, config)
+        results[f"production {production.version}"] = evaluate(
+            production.weights, examples, pools, config, logged
+        )
     payload = {
         "from": args.from_.isoformat(),
         "to": args.to.isoformat(),

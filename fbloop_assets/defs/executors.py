@@ -3,12 +3,12 @@ on dagster-celery workers, chosen by configuration when the run starts.
 
 One executor, ``fbloop_executor``, is set on every job. Its run config picks the engine
 (``execution: {config: {celery: {}}}``); without one, ``$FBLOOP_EXECUTOR`` of the process that
-runs the run does (``in_process`` when unset), so a deployment switches engines by its
-environment alone (`deploy/celery/`). The Celery broker and results backend come from the run
-config or ``$FBLOOP_CELERY_BROKER`` / ``$FBLOOP_CELERY_BACKEND``, the queue from
-``$FBLOOP_CELERY_QUEUE`` (``dagster``, dagster-celery's own, when unset); the workers (`fbloop worker`)
-read the same variables, so both ends meet on one queue. The executors themselves are Dagster's
-and dagster-celery's; this module only chooses.
+runs the run does, else the config key ``dagster.executor`` (``in_process`` by default), so a
+deployment switches engines by its environment alone (`deploy/celery/`). The Celery broker and
+results backend come from the run config or ``$FBLOOP_CELERY_BROKER`` / ``$FBLOOP_CELERY_BACKEND``,
+the queue from ``$FBLOOP_CELERY_QUEUE`` (``dagster``, dagster-celery's own, when unset); the
+workers (`fbloop worker`) read the same variables, so both ends meet on one queue. The executors
+themselves are Dagster's and dagster-celery's; this module only chooses.
 """
 
 from __future__ import annotations
@@ -19,12 +19,13 @@ from typing import Any
 import dagster as dg
 from dagster_celery import celery_executor
 
+from fbloop_assets.lib.common.config import load_config
+
 EXECUTORS: dict[str, dg.ExecutorDefinition] = {
     "in_process": dg.in_process_executor,
     "multiprocess": dg.multiprocess_executor,
     "celery": celery_executor,
 }
-DEFAULT_EXECUTOR = "in_process"
 DEFAULT_BROKER = "amqp://guest:guest@127.0.0.1:5672//"
 DEFAULT_BACKEND = "rpc://"
 DEFAULT_QUEUE = "dagster"  # dagster-celery's own
@@ -50,7 +51,7 @@ def executor_kind(selected: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     if selected:
         name, config = next(iter(selected.items()))
         return name, dict(config or {})
-    name = os.environ.get("FBLOOP_EXECUTOR") or DEFAULT_EXECUTOR
+    name = os.environ.get("FBLOOP_EXECUTOR") or load_config().dagster.executor
     if name not in EXECUTORS:
         raise ValueError(f"FBLOOP_EXECUTOR must be one of {', '.join(EXECUTORS)}, got {name!r}")
     return name, {}

@@ -48,6 +48,15 @@ def md_table(headers: list[str], rows: list[list[object]]) -> dg.MetadataValue:
     return dg.MetadataValue.md("\n".join(lines))
 
 
+def _numbers(prefix: str, value: object) -> dict[str, dg.MetadataValue]:
+    """Every number in ``value`` (a number, or dicts of them, nested) as a float entry the UI plots."""
+    if isinstance(value, bool | int | float):
+        return {prefix: dg.MetadataValue.float(float(value))}
+    if isinstance(value, dict):
+        return {k: v for key, inner in value.items() for k, v in _numbers(f"{prefix}/{key}", inner).items()}
+    return {}
+
+
 def _json_or_plain(value: object) -> dg.MetadataValue:
     if isinstance(value, dict | list):
         return dg.MetadataValue.json(value)
@@ -56,18 +65,32 @@ def _json_or_plain(value: object) -> dg.MetadataValue:
     return dg.MetadataValue.text("–" if value is None else str(value))
 
 
-def check_result(outcome: GuardOutcome, enabled: bool) -> dg.AssetCheckResult:
-    """A guard's outcome (already `enforce`d) as a Dagster check result: fail ERROR, warn WARN."""
+def check_result(
+    outcome: GuardOutcome, enabled: bool, partition: str, *, decides: bool = False
+) -> dg.AssetCheckResult:
+    """A guard's outcome (already `enforce`d) as a Dagster check result.
+
+    A fail is ERROR (the run stops: someone must act) unless the check ``decides`` about the
+    candidate (evidence, step size, no regression, exposure): a candidate that is not promoted is a
+    normal day, so its fail is WARN and `production_weights` records the decision. Value and
+    threshold are numeric entries (``value``, ``value/<key>``, ``threshold/<key>``) besides their
+    JSON, so the UI plots them over partitions; ``partition`` names the day judged.
+    """
+    severity = dg.AssetCheckSeverity.ERROR if outcome.failed and not decides else dg.AssetCheckSeverity.WARN
     return dg.AssetCheckResult(
         check_name=outcome.name,
         passed=outcome.passed,
-        severity=dg.AssetCheckSeverity.ERROR if outcome.failed else dg.AssetCheckSeverity.WARN,
+        severity=severity,
         description=outcome.detail,
         metadata={
+            "partition": partition,
             "verdict": outcome.verdict,
             "value": _json_or_plain(outcome.value),
             "threshold": _json_or_plain(outcome.threshold),
+            **_numbers("value", outcome.value),
+            **_numbers("threshold", outcome.threshold),
             "held_back": dg.MetadataValue.json(outcome.held_back),
+            "held_back_rows": dg.MetadataValue.int(int(outcome.held_back.get("rows", 0))),
             "guards_enabled": enabled,
         },
     )

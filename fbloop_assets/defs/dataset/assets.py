@@ -1,24 +1,23 @@
 """`feedback_dataset`: a versioned FeedbackDataset per loop day, from complete days only, with the
 guards that judge it (evidence, completeness, drift, privacy)."""
 
-import json
 from datetime import date, timedelta
 
 import dagster as dg
 import polars as pl
 
 from fbloop_assets.defs.metadata import check_result, md_table, partition_day
-from fbloop_assets.defs.partitions import daily_partitions, window_dep
+from fbloop_assets.defs.partitions import daily_partitions
 from fbloop_assets.defs.resources import FbloopResource
 from fbloop_assets.lib.common.config import FbloopConfig
-from fbloop_assets.lib.common.lake import Lake, write_json
+from fbloop_assets.lib.common.lake import Lake
 from fbloop_assets.lib.common.outcome import GuardOutcome, enforce
 from fbloop_assets.lib.dataset.build import FeedbackDataset, build_dataset, closing_days, load_dataset
 from fbloop_assets.lib.dataset.guards import completeness, drift, evidence, privacy
+from fbloop_assets.lib.dataset.record import DatasetRecord
 
-# The lineage graph shows the default window (7 serving days closing 7 days before the loop
-# day); the partitions actually read follow the configuration and are listed in the manifest.
-_DEFAULT_SPAN = 7 + 7
+# Too little evidence is a normal day, not an alarm: no candidate, production stays, recorded.
+DECIDING = ("evidence",)
 
 
 @dg.asset(
@@ -27,19 +26,21 @@ _DEFAULT_SPAN = 7 + 7
     kinds={"polars", "parquet"},
     code_version="1",
     deps=[
-        window_dep("normalized_feedback", -(_DEFAULT_SPAN - 1)),
-        window_dep("raw_recommendations", -(_DEFAULT_SPAN - 1), -7),
-        window_dep("campaigns", -(_DEFAULT_SPAN - 1), -7),
-        window_dep("creators", -(_DEFAULT_SPAN - 1), -7),
-        window_dep("creator_performance", -_DEFAULT_SPAN, -8),
-        window_dep("held_back_feedback", -(_DEFAULT_SPAN - 1)),
+        # same-day edges for the lineage graph; the window of earlier days read is data
+        # (defs/partitions.py), listed in the manifest
+        "normalized_feedback",
+        "raw_recommendations",
+        "campaigns",
+        "creators",
+        "creator_performance",
+        "held_back_feedback",
     ],
     check_specs=[
         dg.AssetCheckSpec(
             "evidence",
             asset="feedback_dataset",
-            blocking=True,
-            description="Enough records and held-out labeled records, overall and per campaign segment.",
+            description="Enough records and held-out labeled records, overall and per campaign segment "
+            "(a fail is a warning: no candidate is fitted that day, production stays).",
         ),
         dg.AssetCheckSpec(
             "completeness",
@@ -77,10 +78,12 @@ def feedback_dataset(context: dg.AssetExecutionContext, fbloop: FbloopResource) 
     The version (`ds-…`) is a hash of the input files and derivation parameters: the same inputs
     give the same version. Files: `datasets/<version>/examples.parquet` and `manifest.json`.
 
-    Its blocking checks: `evidence` (`guards.evidence.*`), `completeness` (no partition missing
-    from the window, only closed attribution windows, `guards.completeness.*`), `drift` against
-    the previous day's version (`guards.drift.*`) and `privacy`. A failure stops the day's run
-    before a candidate is fitted.
+    Its checks: `evidence` (`guards.evidence.*`; too little evidence is a normal day: it warns,
+    no candidate is fitted and `production_weights` records why production stayed), and the
+    blocking `completeness` (no partition missing from the window, only closed attribution
+    windows, `guards.completeness.*`), `drift` against the previous day's version
+    (`guards.drift.*`) and `privacy`: their failure stops the day's run before a candidate is
+    fitted.
     """
     day = partition_day(context)
     lake = fbloop.lake()
@@ -89,13 +92,9 @@ def feedback_dataset(context: dg.AssetExecutionContext, fbloop: FbloopResource) 
     manifest = dataset.manifest
     manifest_path = dataset.examples_path.parent / "manifest.json"
     outcomes = [enforce(o, config.guards.enabled) for o in dataset_guards(lake, day, dataset, config)]
-    write_json(
-        {
-            "version": dataset.version,
-            "manifest": lake.relative(manifest_path),
-            "checks": [o.as_dict() for o in outcomes],
-        },
-        lake.record_path("feedback_dataset", day),
+    checks = [o.as_dict() for o in outcomes]
+    DatasetRecord(version=dataset.version, manifest=lake.relative(manifest_path), checks=checks).write(
+        lake, day
     )
     if manifest["record_count"] == 0:
         context.log.warning(f"no complete serving days with feedback for {day}: the dataset is empty")
@@ -121,7 +120,10 @@ def feedback_dataset(context: dg.AssetExecutionContext, fbloop: FbloopResource) 
             "manifest": dg.MetadataValue.path(str(manifest_path)),
         },
         data_version=dg.DataVersion(manifest["version"]),
-        check_results=[check_result(o, config.guards.enabled) for o in outcomes],
+        check_results=[
+            check_result(o, config.guards.enabled, context.partition_key, decides=o.name in DECIDING)
+            for o in outcomes
+        ],
     )
 
 
@@ -137,11 +139,11 @@ def _segments(lake: Lake, days: list[str]) -> dict[str, str]:
 
 
 def _previous(lake: Lake, day: date) -> FeedbackDataset | None:
-    record = lake.record_path("feedback_dataset", day - timedelta(days=1))
-    if not record.exists():
+    record = DatasetRecord.read_if_present(lake, day - timedelta(days=1))
+    if record is None:
         return None
     try:
-        return load_dataset(lake, json.loads(record.read_text())["version"])
+        return load_dataset(lake, record.version)
     except FileNotFoundError:
         return None
 

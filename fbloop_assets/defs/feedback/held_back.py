@@ -6,10 +6,10 @@ import dagster as dg
 import polars as pl
 
 from fbloop_assets.defs.metadata import check_result, md_table, partition_day, preview
-from fbloop_assets.defs.partitions import daily_partitions, window_dep
+from fbloop_assets.defs.partitions import daily_partitions
 from fbloop_assets.defs.resources import FbloopResource
-from fbloop_assets.lib.common.lake import Lake, days_ending, frame_fingerprint, write_json, write_parquet
-from fbloop_assets.lib.common.outcome import enforce
+from fbloop_assets.lib.common.lake import Lake, days_ending, frame_fingerprint, write_parquet
+from fbloop_assets.lib.common.outcome import enforce, held_back_warns
 from fbloop_assets.lib.common.store import open_data_store
 from fbloop_assets.lib.dataset.build import drop_held_back
 from fbloop_assets.lib.feedback.guards import (
@@ -20,11 +20,8 @@ from fbloop_assets.lib.feedback.guards import (
     outcome_counts,
 )
 from fbloop_assets.lib.feedback.normalize import FEEDBACK_SCHEMA
+from fbloop_assets.lib.feedback.record import HeldBackRecord
 from fbloop_assets.lib.feedback.releases import apply_releases, releases_of
-
-# The lineage graph shows the default trailing windows; the days actually read follow
-# guards.anomalies.trailing_days and guards.label_quality.trailing_days (listed in the metadata).
-DEFAULT_TRAILING_DAYS = 14
 
 
 @dg.asset(
@@ -73,11 +70,12 @@ def _labels(lake: Lake, days: list[date]) -> pl.DataFrame:
     kinds={"polars", "parquet"},
     code_version="1",
     deps=[
-        # the day itself, and the trailing days of labels (guards.label_quality.trailing_days)
-        window_dep("normalized_feedback", -7),
-        window_dep(outcome_counts_daily, -DEFAULT_TRAILING_DAYS),
-        # what it held back on the trailing days stays out of the agreement it measures
-        window_dep("held_back_feedback", -7, -1),
+        # same-day edges; the trailing days (guards.label_quality.trailing_days,
+        # guards.anomalies.trailing_days) and what this asset held back on them are read as data
+        # (defs/partitions.py). No dependency on its own earlier days: that would chain every
+        # backfill into one day after another up to the newest partition.
+        "normalized_feedback",
+        outcome_counts_daily,
     ],
     check_specs=[
         dg.AssetCheckSpec(
@@ -85,14 +83,14 @@ def _labels(lake: Lake, days: list[date]) -> pl.DataFrame:
             asset="held_back_feedback",
             blocking=True,
             description="Reviewers agree (Krippendorff's alpha) and no reviewer floods the day; "
-            "a flood is held back.",
+            "a flood is held back with a warning and the day goes on without it.",
         ),
         dg.AssetCheckSpec(
             "outcome_anomalies",
             asset="held_back_feedback",
             blocking=True,
             description="No creator or campaign shows engagement far above its trailing days without "
-            "the conversions to match (bought engagement is held back).",
+            "the conversions to match (bought engagement is held back with a warning; the day goes on).",
         ),
     ],
 )
@@ -103,7 +101,9 @@ def held_back_feedback(context: dg.AssetExecutionContext, fbloop: FbloopResource
     share of its labels, or agreement with peers far below the others') and grades the
     reviewers' agreement; `outcome_anomalies` holds back the engagement and click rows of a
     creator (or campaign) whose engagement rate jumps far above its trailing days without the
-    conversions to match: bought engagement. A failed guard blocks the day's promotion.
+    conversions to match: bought engagement. Rows held back are a warning: the day goes on
+    without them. Only a fail that held nothing back (reviewers who disagree as a whole) stops
+    the run.
 
     Held-back rows stay in `normalized_feedback` untouched; this table flags them and every
     FeedbackDataset leaves them out. An analyst who finds them sound releases them
@@ -137,8 +137,8 @@ def held_back_feedback(context: dg.AssetExecutionContext, fbloop: FbloopResource
     releases = releases_of(open_data_store(lake.root), day) if flagged.height else []
     held, released = apply_releases(flagged, releases)
     path = write_parquet(held, lake.table_path("held_back_feedback", day))
-    outcomes = [enforce(r.outcome, guards.enabled) for r in results]
-    write_json({"checks": [o.as_dict() for o in outcomes]}, lake.record_path("held_back_feedback", day))
+    outcomes = [held_back_warns(enforce(r.outcome, guards.enabled)) for r in results]
+    HeldBackRecord(checks=[o.as_dict() for o in outcomes]).write(lake, day)
     by_reason = held.group_by("guard", "reason").len().sort("len", descending=True)
     return dg.MaterializeResult(
         metadata={
@@ -156,5 +156,5 @@ def held_back_feedback(context: dg.AssetExecutionContext, fbloop: FbloopResource
             "path": dg.MetadataValue.path(str(path)),
         },
         data_version=dg.DataVersion(frame_fingerprint(held)),
-        check_results=[check_result(o, guards.enabled) for o in outcomes],
+        check_results=[check_result(o, guards.enabled, context.partition_key) for o in outcomes],
     )

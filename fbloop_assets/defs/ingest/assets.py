@@ -5,6 +5,7 @@ Each asset types and validates its rows (pandera), writes the valid rows to
 ``rejects/<asset>/<day>.parquet``, from where the `quarantine` asset gathers them.
 """
 
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -15,10 +16,14 @@ from fbloop_assets.defs.partitions import daily_partitions
 from fbloop_assets.defs.resources import FbloopResource
 from fbloop_assets.lib.common.agreement import label_agreement
 from fbloop_assets.lib.common.lake import Lake, frame_fingerprint, write_parquet
+from fbloop_assets.lib.common.privacy import aggregated_at_ingestion
 from fbloop_assets.lib.common.store import open_data_store
+from fbloop_assets.lib.common.suppression import suppressed, suppressed_rows
 from fbloop_assets.lib.ingest.day import DayIngest, ingest_day
 from fbloop_assets.lib.ingest.store_labels import add_store_labels
+from fbloop_assets.lib.ingest.store_slates import add_logged_slates
 from fbloop_assets.lib.labeling.store import LabelStore
+from fbloop_assets.lib.serving.slate_log import SlateLog
 
 _DESCRIPTIONS = {
     "creators": (
@@ -34,19 +39,24 @@ _DESCRIPTIONS = {
     "raw_recommendations": (
         "recommendations",
         "Recommendations served that day (request, campaign, creator, rank, score, propensity, weights "
-        "version), read from the serving log in `landing/recommendations/<day>/`, validated.",
+        "version), read from the serving-log files in `landing/recommendations/<day>/` and the slate log "
+        "(`fbloop suggest`, `POST /api/v1/suggestions`) for that day, validated alike.",
     ),
     "raw_outcome_signals": (
         "outcome_signals",
         "Outcome signals (impressions, engagements, clicks, conversions) that arrived that day, from "
         "`landing/outcome_signals/<day>/`, validated. Still raw: subject ids and exact ages are present "
-        "here and removed by `normalized_feedback`.",
+        "here and removed by `normalized_feedback`. Signals of subjects on the suppression list (erased, "
+        "consent withdrawn) are dropped here and counted (`suppressed_subject_rows`). In `aggregated` "
+        "privacy mode no subject-level value stays: subject ids become `<redacted>`, age, country and URL "
+        "empty.",
     ),
     "raw_labels": (
         "labels",
         "Reviewer labels (useful / not useful, with confidence) that arrived that day: the files in "
         "`landing/labels/<day>/` and the labels the label store (`fbloop serve`, `fbloop labels import`) "
-        "recorded that day, validated. Retractions (undo) the store recorded that day go to "
+        "recorded that day, validated (in `aggregated` privacy mode without their free-text comments). "
+        "Retractions (undo) the store recorded that day go to "
         "`warehouse/label_retractions/<day>.parquet`, which keeps a retracted label out of every later "
         "dataset. Metadata: inter-reviewer agreement (Krippendorff's alpha) on items labeled twice.",
     ),
@@ -83,6 +93,13 @@ def _with_label_store(
     )
 
 
+def _without_suppressed(lake: Lake, landed: DayIngest, key: bytes) -> tuple[DayIngest, dict[str, Any]]:
+    """Drop the signals of subjects erased or whose consent was withdrawn (`fbloop erase`, `consent`)."""
+    drop = suppressed_rows(landed.valid["subject_id"], key, suppressed(open_data_store(lake.root)))
+    kept = replace(landed, valid=landed.valid.filter(~drop))
+    return kept, {"suppressed_subject_rows": int(drop.sum())}
+
+
 def _ingestion_asset(asset_name: str, source: str, description: str) -> dg.AssetsDefinition:
     @dg.asset(
         name=asset_name,
@@ -90,7 +107,8 @@ def _ingestion_asset(asset_name: str, source: str, description: str) -> dg.Asset
         partitions_def=daily_partitions,
         group_name="ingestion",
         kinds={"polars", "parquet"},
-        code_version="2" if source == "labels" else "1",  # 2: labels also come from the label store
+        # 2: labels also come from the label store, recommendations from the slate log
+        code_version="2" if source in ("labels", "recommendations") else "1",
     )
     def _ingest(context: dg.AssetExecutionContext, fbloop: FbloopResource) -> dg.MaterializeResult:
         day = partition_day(context)
@@ -100,6 +118,15 @@ def _ingestion_asset(asset_name: str, source: str, description: str) -> dg.Asset
         version = ""
         if source == "labels":
             result, extra, version = _with_label_store(lake, day, asset_name, result)
+        if source == "outcome_signals":
+            result, suppressed_meta = _without_suppressed(lake, result, fbloop.pseudonym_key())
+            extra |= suppressed_meta
+        if source in ("outcome_signals", "labels") and fbloop.config().privacy.mode == "aggregated":
+            result = replace(result, valid=aggregated_at_ingestion(result.valid))
+        if source == "recommendations":
+            logged = SlateLog(open_data_store(lake.root)).on_day(day)
+            result = add_logged_slates(result, logged, day, asset_name)
+            extra["slate_log_rows"] = logged.height
         if not result.files:
             context.log.warning(f"no {source} files landed for {day} in {lake.landing_dir(source, day)}")
         path = write_parquet(result.valid, lake.table_path(asset_name, day))

@@ -12,6 +12,8 @@ from datetime import timedelta
 from fbloop_assets.lib.common.config_keys import choice, number, optional_text, text
 
 PRIVACY_MODES = ("aggregated", "pseudonymized", "identifiable")
+# What the recommendations' ``propensity`` holds: P(pick | ranks above) or P(creator at this rank).
+PROPENSITY_KINDS = ("conditional", "marginal")
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,10 @@ class IngestionConfig:
     # An outcome or label timestamped up to this many minutes before its recommendation was served
     # is clock skew between systems (its event_at becomes served_at); earlier, it is quarantined.
     clock_skew_tolerance_minutes: float = number(5.0, ge=0, le=1440)
+    # What the recommendations' propensity column holds: conditional (fbloop's own Plackett-Luce
+    # logs: the pick given the ranks above) or marginal (the creator at that rank, as other
+    # recommenders such as the Open Bandit Dataset log it).
+    propensity_kind: str = choice("conditional", PROPENSITY_KINDS)
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,8 @@ class EvaluationConfig:
 
     # Importance weights (target / logged propensity) are capped at this value in IPS and SNIPS.
     ips_clip: float = number(10.0, gt=0, le=1e6)
+    # Sampled slates per pool for Plackett-Luce marginals too many to enumerate (seeded).
+    marginal_samples: int = number(1000, ge=100, le=1e6)
 
 
 @dataclass(frozen=True)
@@ -160,6 +168,8 @@ class LabelingConfig:
     session_hours: float = number(12.0, gt=0, le=8760)
     # Send the session cookie over HTTPS only (set true behind TLS).
     https_only: bool = False
+    # Let reviewers (not only analysts and admins) read the audit pages under /audit.
+    reviewers_read_audits: bool = False
     # Failed sign-ins of the last this many minutes count towards the throttle.
     sign_in_window_minutes: int = number(15, ge=1, le=1440)
     # Failures per account name, and per client address, within the window after which further
@@ -168,3 +178,19 @@ class LabelingConfig:
     sign_in_failures_per_client: int = number(20, ge=1, le=100_000)
     # Password checks at once (Argon2id takes 64 MiB each); further attempts wait their turn.
     password_checks_at_once: int = number(2, ge=1, le=64)
+
+
+EXECUTORS = ("in_process", "multiprocess", "celery")
+
+
+@dataclass(frozen=True)
+class DagsterConfig:
+    """How the Dagster code location is built; read when it loads (restart `dagster dev` to apply)."""
+
+    # The first daily partition, YYYY-MM-DD (checked in config.py): the UI lists days from here on.
+    partitions_start: str = text("2026-01-01")
+    # in_process: a run executes its steps one after another in one process (the embedded default:
+    # no subprocess per step); multiprocess: one subprocess per step, for a PostgreSQL instance;
+    # celery: every step a task on a dagster-celery worker (`fbloop worker`, deploy/celery/).
+    # $FBLOOP_EXECUTOR, when set, wins (a deployment switches engines by its environment).
+    executor: str = choice("in_process", EXECUTORS)

@@ -62,3 +62,14 @@ def enforce(outcome: GuardOutcome, enabled: bool) -> GuardOutcome:
         return outcome
     detail = f"{outcome.detail} (guards off: not enforced)"
     return replace(outcome, verdict="warn", detail=detail, held_back={})
+
+
+def held_back_warns(outcome: GuardOutcome) -> GuardOutcome:
+    """A guard that failed on rows it held back has dealt with them: a warn, the day goes on without them.
+
+    A fail that held nothing back (e.g. reviewers who disagree as a whole) stays a fail.
+    """
+    if not outcome.failed or not outcome.held_back.get("rows"):
+        return outcome
+    detail = f"{outcome.detail} (held back: the day continues on the rest)"
+    return replace(outcome, verdict="warn", detail=detail)
