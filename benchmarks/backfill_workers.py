@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -94,6 +95,7 @@ def main() -> None:
     for workers in (1, 2):
         results[workers] = measure(workers, days, args.signals_per_day, root / f"{workers}-workers")
         print(f"{args.days}-day backfill on {workers} worker(s): {results[workers]:.1f} s", flush=True)
+    shutil.rmtree(root, ignore_errors=True)  # kept only when a run failed, for its logs
     load = os.getloadavg()[0]
     print(f"speed-up with 2 workers: {results[1] / results[2]:.2f}x (load average {load:.2f} at end)")
 
