@@ -1,10 +1,12 @@
-"""`later_copies` against polars' own `is_first_distinct` (the definition it replaces for speed)."""
+"""Duplicate ids found by sorted hashes, against the plain definitions they replace for speed:
+`later_copies` against polars' `is_first_distinct`, `duplicate_ids` against a count of repeated ids."""
 
 import random
 
 import polars as pl
 import pytest
 
+from fbloop_assets.lib.feedback.feedback_ids import duplicate_ids
 from fbloop_assets.lib.ingest.day import later_copies
 
 
@@ -28,3 +30,19 @@ def test_unique_ids_have_no_later_copies() -> None:
 def test_every_later_copy_and_no_null_is_flagged() -> None:
     ids = pl.Series("id", ["a", None, "b", "a", None, "a", "b", "c"])
     assert later_copies(ids).to_list() == [False, False, False, True, False, True, True, False]
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_duplicate_ids_count_every_repeated_row_even_under_hash_collisions(seed: int) -> None:
+    rng = random.Random(seed)
+    pool = [f"signal:s{i}" for i in range(rng.randint(1, 300))] + [None]
+    ids = pl.Series("feedback_id", [rng.choice(pool) for _ in range(rng.randint(1, 1500))], dtype=pl.String)
+    # few distinct hash values force collisions between different ids, which must not count
+    hashes = pl.Series([rng.randrange(7) for _ in range(ids.len())], dtype=pl.UInt32)
+    counts = ids.drop_nulls().value_counts(name="n")
+    expected = int(counts.filter(pl.col("n") > 1)["n"].sum())
+    found, shown = duplicate_ids(ids)
+    assert found == expected
+    assert set(shown) <= set(counts.filter(pl.col("n") > 1)["feedback_id"].to_list())
+    # colliding hashes only widen the rows compared by id: the count stays exact
+    assert duplicate_ids(ids, hashes)[0] == expected

