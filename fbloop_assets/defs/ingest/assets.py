@@ -9,13 +9,13 @@ from datetime import date
 from typing import Any
 
 import dagster as dg
+import sqlalchemy as sa
 
 from fbloop_assets.defs.metadata import column_schema, counts_table, partition_day
 from fbloop_assets.defs.partitions import daily_partitions
 from fbloop_assets.defs.resources import FbloopResource
 from fbloop_assets.lib.common.agreement import label_agreement
 from fbloop_assets.lib.common.lake import Lake, frame_fingerprint, write_parquet
-from fbloop_assets.lib.common.store import open_data_store
 from fbloop_assets.lib.ingest.day import DayIngest, ingest_day
 from fbloop_assets.lib.ingest.store_labels import add_store_labels
 from fbloop_assets.lib.labeling.store import LabelStore
@@ -54,13 +54,13 @@ _DESCRIPTIONS = {
 
 
 def _with_label_store(
-    lake: Lake, day: date, stage: str, landed: DayIngest
+    lake: Lake, engine: sa.Engine, day: date, stage: str, landed: DayIngest
 ) -> tuple[DayIngest, dict[str, Any], str]:
     """Add the store's labels of ``day``, write its retractions, measure agreement.
 
     Returns the labels, metadata, and a data-version suffix that changes with the retractions.
     """
-    store = LabelStore(open_data_store(lake.root), served=frozenset())
+    store = LabelStore(engine, served=frozenset())
     labels, retractions = store.events_recorded_on(day)
     result = add_store_labels(landed, labels, store.rejects_recorded_on(day), day, stage)
     retractions_path = write_parquet(retractions, lake.table_path("label_retractions", day))
@@ -99,7 +99,7 @@ def _ingestion_asset(asset_name: str, source: str, description: str) -> dg.Asset
         extra: dict[str, Any] = {}
         version = ""
         if source == "labels":
-            result, extra, version = _with_label_store(lake, day, asset_name, result)
+            result, extra, version = _with_label_store(lake, fbloop.store(), day, asset_name, result)
         if not result.files:
             context.log.warning(f"no {source} files landed for {day} in {lake.landing_dir(source, day)}")
         path = write_parquet(result.valid, lake.table_path(asset_name, day))
