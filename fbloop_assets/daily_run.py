@@ -14,6 +14,9 @@ from typing import Any
 import dagster as dg
 
 from fbloop_assets.definitions import defs
+from fbloop_assets.lib.common.lake import resolve_data_dir
+from fbloop_assets.lib.common.runlock import PartitionBusy, partition_lock
+from fbloop_assets.lib.common.store import open_data_store
 
 JOB_NAME = "daily_feedback_loop"
 REFERENCE_JOB = "reference_data"
@@ -79,6 +82,35 @@ def _root_cause(error: Any) -> str:  # dagster's SerializableErrorInfo
     return lines[-1] if lines else error.cls_name or "unknown error"
 
 
+# Runs executed here carry this tag: their exclusion is the partition lock, which dies with its
+# process; runs the daemon launched (UI, schedule, backfill) are found on the instance.
+LAUNCHED_BY = {"fbloop/launched_by": "cli"}
+_LIVE = [
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+
+
+def _refuse_if_running(instance: dg.DagsterInstance, day: date) -> None:
+    """Raise `PartitionBusy` if the instance runs ``day`` already; fail runs left by dead processes.
+
+    Called holding the day's lock: an unfinished run of ours for the day cannot be alive then.
+    """
+    live = instance.get_runs(
+        filters=dg.RunsFilter(tags={"dagster/partition": day.isoformat()}, statuses=_LIVE)
+    )
+    for run in live:
+        if run.tags.get("fbloop/launched_by") == LAUNCHED_BY["fbloop/launched_by"]:
+            instance.report_run_failed(run, "its process ended before the run finished")
+        else:
+            raise PartitionBusy(
+                f"partition {day.isoformat()} is already running: run {run.run_id} of {run.job_name} "
+                f"({run.status.value.lower()}) on the Dagster instance; wait for it or cancel it in the UI"
+            )
+
+
 def _execute(
     job_name: str,
     day: date,
@@ -91,13 +123,16 @@ def _execute(
     run_config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     if guards is not None:
         run_config["resources"] = {"fbloop": {"config": {"guards": "on" if guards else "off"}}}
-    result = job.execute_in_process(
-        partition_key=day.isoformat(),
-        instance=instance,
-        raise_on_error=False,
-        run_config=run_config,
-        asset_selection=None if assets is None else [dg.AssetKey(a) for a in assets],
-    )
+    with partition_lock(open_data_store(resolve_data_dir()), day):
+        _refuse_if_running(instance, day)
+        result = job.execute_in_process(
+            partition_key=day.isoformat(),
+            instance=instance,
+            raise_on_error=False,
+            run_config=run_config,
+            asset_selection=None if assets is None else [dg.AssetKey(a) for a in assets],
+            tags=LAUNCHED_BY,
+        )
     errors = [
         (e.step_key, error)
         for e in result.all_events

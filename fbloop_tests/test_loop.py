@@ -27,10 +27,12 @@ from fbloop_assets.defs.weights.assets import weights_evaluation
 from fbloop_assets.defs.weights.promotion import canary_review, production_weights
 from fbloop_assets.lib.common.config import load_config
 from fbloop_assets.lib.common.lake import Lake
+from fbloop_assets.lib.common.store import open_data_store
 from fbloop_assets.lib.dataset.build import build_dataset
 from fbloop_assets.lib.dataset.derivation import derivation_code_version
 from fbloop_assets.lib.dataset.record import DatasetRecord
 from fbloop_assets.lib.scoring.context import ScoringContext
+from fbloop_assets.lib.serving.slate_log import SlateLog
 from fbloop_assets.lib.serving.suggest import Arms, log_served, serve_arms
 from fbloop_assets.lib.weights.decisions import Decisions
 from fbloop_assets.lib.weights.handoffs import CandidateRecord
@@ -124,9 +126,9 @@ def test_suggest_after_the_run_uses_the_promoted_version_and_ranks_differently(
     arms = {"production": production.version, "canary": Registry.of(lake).current("canary")}
     assert slate["weights_version"] == arms[slate["arm"]] and production.version != INITIAL.version
     assert [r["rank"] for r in slate["slate"]] == [1, 2, 3, 4, 5]
-    logged = pl.read_ndjson(slate["logged_to"])
-    assert logged["weights_version"].unique().to_list() == [slate["weights_version"]]
-    assert logged["request_id"].unique().to_list() == [slate["request_id"]]
+    logged = SlateLog(open_data_store(lake.root)).get(slate["request_id"])  # committed before printing
+    assert logged is not None and logged["weights_version"].unique().to_list() == [slate["weights_version"]]
+    assert logged["creator_id"].to_list() == [r["creator_id"] for r in slate["slate"]]
 
 
 def test_a_worse_candidate_is_not_promoted_and_the_day_stays_green(

@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 
-from fbloop_assets.cli import demo, held_back, labels, loop, privacy, tune, weights
+from fbloop_assets.cli import demo, held_back, labels, loop, privacy, tokens, tune, weights, worker
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fbloop", description="The feedback loop of an influencer recommender."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (demo, loop, weights, held_back, tune, labels, privacy):
+    for group in (demo, loop, weights, held_back, tune, labels, privacy, tokens, worker):
         group.register(sub)
     return parser
 

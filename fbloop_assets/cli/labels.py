@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +27,41 @@ def _store(lake: Lake) -> LabelStore:
 def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
+    from fbloop_assets.lib.serving.live import CONTEXT_POLL_SECONDS, LiveServing
     from fbloop_assets.web.app import create_app
     from fbloop_assets.web.security import session_secret
 
     lake = Lake(resolve_data_dir())
     config = load_config()
-    app = create_app(lake, config, session_secret(lake.root))
-    progress(f"labeling app for {lake.root} on http://{args.host}:{args.port}/ (Ctrl-C stops it)")
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", server_header=False)
+    serving = LiveServing(lake, open_data_store(lake.root), config.canary.share, config.serving.temperature)
+    try:
+        serving.refresh_context()
+    except FileNotFoundError as exc:  # the labeling app runs before the first daily run, the API waits
+        progress(f"service API: {exc}")
+    serving.start_refresher(CONTEXT_POLL_SECONDS)
+    with ExitStack() as stack:
+        events = _event_log(stack)
+        app = create_app(lake, config, session_secret(lake.root), serving=serving, events=events)
+        progress(
+            f"labeling app and service API (/api/v1) for {lake.root} on http://{args.host}:{args.port}/"
+            " (Ctrl-C stops it)"
+        )
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", server_header=False)
+
+
+def _event_log(stack: ExitStack) -> Any:
+    """Dagster's event log for the audit pages; None (said once) without a Dagster instance."""
+    import dagster as dg
+
+    from fbloop_assets.daily_run import ensure_dagster_home
+    from fbloop_assets.lineage import InstanceEventLog
+
+    try:
+        ensure_dagster_home()
+    except RuntimeError as exc:
+        progress(f"audits of weights versions are off: {exc}")
+        return None
+    return InstanceEventLog(stack.enter_context(dg.DagsterInstance.get()))
 
 
 def _password(args: argparse.Namespace) -> str:
@@ -81,7 +109,7 @@ def cmd_labels_import(args: argparse.Namespace) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the labeling commands to the `fbloop` parser."""
-    serve = sub.add_parser("serve", help="run the reviewers' labeling web app")
+    serve = sub.add_parser("serve", help="run the reviewers' labeling web app and the service API (/api/v1)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="port to listen on (8080)")
     serve.set_defaults(func=cmd_serve)
@@ -90,7 +118,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     rsub = reviewers.add_subparsers(dest="reviewers_command", required=True, metavar="ACTION")
     add = rsub.add_parser("add", help="create a reviewer account")
     add.add_argument("name", help="the reviewer's sign-in name")
-    add.add_argument("--role", choices=ROLES, required=True, help="reviewer or admin")
+    add.add_argument(
+        "--role",
+        choices=ROLES,
+        required=True,
+        help="reviewer (labels), analyst (reads audit pages, cannot label) or admin (both)",
+    )
     add.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input, not a prompt"
     )

@@ -67,47 +67,26 @@ def _render_slate(payload: dict[str, Any]) -> str:
         f"{r['rank']:>4}  {r['creator_id']:<12} {r['score']:>8.3f} {r['propensity']:>11.4f}"
         for r in payload["slate"]
     ]
-    lines.append(f"logged to {payload['logged_to']}")
+    lines.append("logged to the slate log (fbloop's database)")
     return "\n".join(lines)
 
 
 def cmd_suggest(args: argparse.Namespace) -> None:
     import numpy as np
-    import polars as pl
 
     from fbloop_assets.lib.common.config import load_config
     from fbloop_assets.lib.common.lake import Lake
-    from fbloop_assets.lib.scoring.context import ScoringContext
-    from fbloop_assets.lib.serving.suggest import (
-        Arms,
-        log_served,
-        new_request_id,
-        now_utc,
-        serve_arms,
-    )
-    from fbloop_assets.lib.weights.registry import Registry
+    from fbloop_assets.lib.common.store import current_actor, open_data_store
+    from fbloop_assets.lib.serving.live import LiveServing
 
     config = load_config()
     lake = Lake(resolve_data_dir())
-    now = now_utc()
-    arms = Arms.current(Registry.of(lake), config.canary.share)
-    context = ScoringContext.from_lake(lake, now.date())
-    request_id = new_request_id()
-    requests = pl.DataFrame({"request_id": [request_id], "campaign_id": [args.campaign], "served_at": [now]})
-    rng = np.random.default_rng(args.seed)
-    served = serve_arms(context, arms, requests, args.k, config.serving.temperature, rng)
-    (path,) = log_served(lake, served, f"suggest-{request_id}")
-    served_by = served["weights_version"][0]
-    payload = {
-        "request_id": request_id,
-        "campaign_id": args.campaign,
-        "weights_version": served_by,
-        "arm": next(arm for arm, version in arms.versions().items() if version == served_by),
-        "served_at": now.isoformat(),
-        "slate": served.select("recommendation_id", "rank", "creator_id", "score", "propensity").to_dicts(),
-        "scored_against": context.sources,
-        "logged_to": str(path),
-    }
+    # the same path as `POST /api/v1/suggestions`: routed, scored, committed to the slate log
+    serving = LiveServing(lake, open_data_store(lake.root), config.canary.share, config.serving.temperature)
+    slate = serving.suggest(
+        args.campaign, args.k, None, f"cli:{current_actor()}", np.random.default_rng(args.seed)
+    )
+    payload = slate.as_dict() | {"scored_against": serving.context().sources, "logged_to": "slate_log"}
     _emit(payload, args.json, _render_slate)
 
 

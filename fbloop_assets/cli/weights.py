@@ -177,23 +177,23 @@ def _render_audit(payload: dict[str, Any]) -> str:
 
 
 def cmd_audit(args: argparse.Namespace) -> None:
-    from fbloop_assets.lib.audit.report import audit_label, audit_partition, audit_weights
+    import dagster as dg
+
+    from fbloop_assets.daily_run import ensure_dagster_home
+    from fbloop_assets.lib.audit.report import audit
+    from fbloop_assets.lineage import InstanceEventLog
 
     lake = Lake(resolve_data_dir())
     registry = Registry.of(lake)
-    if args.audit_command == "weights":
-        import dagster as dg
-
-        from fbloop_assets.daily_run import ensure_dagster_home
-        from fbloop_assets.lineage import InstanceEventLog
-
+    subject = args.subject
+    if args.audit_command == "partition":
+        subject = iso_date(subject).isoformat()
+    if args.audit_command != "weights":
+        payload = audit(lake, registry, None, args.audit_command, subject)
+    else:
         ensure_dagster_home()
         with dg.DagsterInstance.get() as instance:
-            payload = audit_weights(lake, registry, InstanceEventLog(instance), args.subject)
-    elif args.audit_command == "label":
-        payload = audit_label(lake, registry, args.subject)
-    else:
-        payload = audit_partition(lake, registry, iso_date(args.subject))
+            payload = audit(lake, registry, InstanceEventLog(instance), args.audit_command, subject)
     emit(payload, args.json, _render_audit)
 
 

@@ -21,7 +21,19 @@ reference_data = dg.define_asset_job(
 
 # A tick at 02:00 UTC on day D runs partition D-1, once its last signals have landed.
 daily_feedback_loop_schedule = dg.build_schedule_from_partitioned_job(
-    daily_feedback_loop, hour_of_day=2, name="daily_feedback_loop_schedule"
+    daily_feedback_loop,
+    hour_of_day=2,
+    name="daily_feedback_loop_schedule",
+    description=(
+        "Runs daily_feedback_loop at 02:00 UTC for the day before, once its signals have landed. "
+        "Stopped until turned on: the toggle on this page (or `dagster schedule start "
+        "daily_feedback_loop_schedule`), with the Dagster daemon running (`dagster dev` runs it)."
+    ),
 )
 
-defs = dg.Definitions(jobs=[daily_feedback_loop, reference_data], schedules=[daily_feedback_loop_schedule])
+# The executor of every job (the UI's asset materializations and backfills included) is
+# `executors.fbloop_executor`, set in `definitions`: one process by default (`dagster.executor`).
+defs = dg.Definitions(
+    jobs=[daily_feedback_loop, reference_data],
+    schedules=[daily_feedback_loop_schedule],
+)

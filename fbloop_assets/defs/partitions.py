@@ -1,15 +1,24 @@
-"""The one daily partitioning (UTC) that every stage of the loop shares."""
+"""The one daily partitioning (UTC) that every stage of the loop shares.
+
+Every dependency between partitioned assets is on the same day. An asset that reads earlier days
+(a lookback window: recommendations served up to 14 days before, 28 days of creator outcomes,
+the trailing days of labels and counts, the serving days of a FeedbackDataset) reads them as
+data from the warehouse, checks that they are there and lists them in its metadata or manifest.
+A window partition mapping would say the same in the lineage graph, but Dagster follows it
+downstream when it plans a backfill of assets: a 3-day backfill would also materialize every
+later day whose window reaches back into those 3, and an asset depending on its own earlier days
+would chain each day to the next up to the newest partition. With same-day edges a backfill of N
+days is exactly N runs, one per day; the run queue starts them oldest first and, per partition,
+one at a time (dagster.yaml).
+"""
 
 import dagster as dg
 
+from fbloop_assets.lib.common.config import load_config
+
+# Read once, when the code location loads: a partitions definition is fixed for its lifetime.
 # The newest partition is yesterday: a day is processed once it has ended (late outcomes that
 # arrive afterwards land in later days and are marked by their attribution windows).
-daily_partitions = dg.DailyPartitionsDefinition(start_date="2024-01-01", timezone="UTC")
-
-
-def window_dep(asset: str | dg.AssetsDefinition, start_offset: int, end_offset: int = 0) -> dg.AssetDep:
-    """A dependency on a window of the upstream's daily partitions, relative to this partition."""
-    return dg.AssetDep(
-        asset,
-        partition_mapping=dg.TimeWindowPartitionMapping(start_offset=start_offset, end_offset=end_offset),
-    )
+daily_partitions = dg.DailyPartitionsDefinition(
+    start_date=load_config().dagster.partitions_start, timezone="UTC"
+)

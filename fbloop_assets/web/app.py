@@ -1,6 +1,7 @@
 """The reviewers' web app (`fbloop serve`): sign in, label the queue, confirm, undo; a JSON API.
 
-`create_app` wires the pieces: `pages` (HTML), `api` (JSON under ``/api/``), `auth` (sessions in
+`create_app` wires the pieces: `pages` (HTML), `audit_pages` (the analysts' ``/audit``), `api`
+(JSON under ``/api/``), `auth` (sessions in
 fbloop's database, sign-in with its throttle, CSRF) and `middleware` (the request-body limit and
 security headers). The reviewer is whoever the server-side session says, never a field of a form
 or JSON body; every POST needs the session's CSRF token. Errors are shown as messages (HTML or
@@ -22,16 +23,20 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from fbloop_assets.lib.audit.report import EventLog
 from fbloop_assets.lib.common.config import FbloopConfig
 from fbloop_assets.lib.common.lake import Lake
 from fbloop_assets.lib.labeling.accounts import Accounts
 from fbloop_assets.lib.labeling.served import ServedRecommendations
 from fbloop_assets.lib.labeling.store import LabelStore
 from fbloop_assets.lib.labeling.throttle import SignInThrottle, ThrottleLimits
-from fbloop_assets.web import api, auth, pages
+from fbloop_assets.lib.serving.live import LiveServing
+from fbloop_assets.lib.serving.tokens import ServiceTokens
+from fbloop_assets.web import api, audit_pages, auth, pages
 from fbloop_assets.web.auth import signed_in
 from fbloop_assets.web.common import MAX_BODY, Problem, is_api, page
 from fbloop_assets.web.middleware import BodyLimit, SecurityHeaders
+from fbloop_assets.web.service_api import create_service_app
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger("fbloop.web")
@@ -70,20 +75,21 @@ ROUTES = [
     Route("/login", auth.login_page, methods=["GET"]),
     Route("/login", auth.login, methods=["POST"]),
     Route("/logout", auth.logout, methods=["POST"]),
-    Route("/queue", signed_in(pages.queue_page), methods=["GET"]),
-    Route("/queue/confirm", signed_in(pages.confirm_page), methods=["POST"]),
-    Route("/labels", signed_in(pages.submit_label), methods=["POST"]),
-    Route("/labels/{label_id}/undo", signed_in(pages.undo_label), methods=["POST"]),
-    Route("/history", signed_in(pages.history_page), methods=["GET"]),
+    Route("/queue", signed_in(pages.queue_page, need="label"), methods=["GET"]),
+    Route("/queue/confirm", signed_in(pages.confirm_page, need="label"), methods=["POST"]),
+    Route("/labels", signed_in(pages.submit_label, need="label"), methods=["POST"]),
+    Route("/labels/{label_id}/undo", signed_in(pages.undo_label, need="label"), methods=["POST"]),
+    Route("/history", signed_in(pages.history_page, need="label"), methods=["GET"]),
     Route("/admin", signed_in(pages.admin_page, admin=True), methods=["GET"]),
     Route("/api/session", auth.api_session, methods=["GET"]),
     Route("/api/login", auth.login, methods=["POST"]),
     Route("/api/logout", auth.logout, methods=["POST"]),
-    Route("/api/queue", signed_in(api.api_queue), methods=["GET"]),
-    Route("/api/recommendations/{recommendation_id}", signed_in(api.api_item), methods=["GET"]),
-    Route("/api/labels", signed_in(api.api_label), methods=["POST"]),
-    Route("/api/labels/{label_id}/retract", signed_in(api.api_retract), methods=["POST"]),
-    Route("/api/history", signed_in(api.api_history), methods=["GET"]),
+    Route("/api/queue", signed_in(api.api_queue, need="label"), methods=["GET"]),
+    Route("/api/recommendations/{recommendation_id}", signed_in(api.api_item, need="label"), methods=["GET"]),
+    Route("/api/labels", signed_in(api.api_label, need="label"), methods=["POST"]),
+    Route("/api/labels/{label_id}/retract", signed_in(api.api_retract, need="label"), methods=["POST"]),
+    Route("/api/history", signed_in(api.api_history, need="label"), methods=["GET"]),
+    *audit_pages.ROUTES,
     Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
 ]
 
@@ -95,10 +101,14 @@ def create_app(
     store: LabelStore | None = None,
     served: ServedRecommendations | None = None,
     accounts: Accounts | None = None,
+    serving: LiveServing | None = None,
+    events: EventLog | None = None,
 ) -> Starlette:
     """The web app over ``lake``'s served recommendations, label store and reviewer accounts.
 
-    Without ``accounts``, reviewers and sessions live on the store's engine and clock.
+    Without ``accounts``, reviewers and sessions live on the store's engine and clock; without
+    ``serving``, the service API (mounted at ``/api/v1``) serves from the store's engine. ``events``
+    (Dagster's event log) lets the audit of a weights version name the runs behind it.
     """
     from fbloop_assets.lib.common.store import open_data_store
 
@@ -106,8 +116,11 @@ def create_app(
     store = store or LabelStore(open_data_store(lake.root), served)
     accounts = accounts or Accounts(store.engine, store.clock)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
+    serving = serving or LiveServing(lake, store.engine, config.canary.share, config.serving.temperature)
+    service = create_service_app(serving, ServiceTokens(store.engine))
+    env.filters |= {"num": audit_pages.number, "flat": audit_pages.flat}
     app = Starlette(
-        routes=ROUTES,
+        routes=[Mount("/api/v1", app=service), *ROUTES],
         middleware=[
             Middleware(SecurityHeaders),
             Middleware(BodyLimit, max_bytes=MAX_BODY),
@@ -121,6 +134,8 @@ def create_app(
     app.state.served = served
     app.state.store = store
     app.state.accounts = accounts
+    app.state.serving = serving
+    app.state.events = events
     app.state.throttle = SignInThrottle(store.engine, ThrottleLimits.of(config.labeling), accounts.clock)
     app.state.password_slots = None  # `auth` makes the limiter on the first sign-in
     app.state.templates = Jinja2Templates(env=env)

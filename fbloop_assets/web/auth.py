@@ -6,7 +6,9 @@
   the sign-in form is bound to. A session cookie that opens nothing any more (expired, signed out,
   reviewer deactivated) is deleted. Cookies are HttpOnly, SameSite=Lax, Secure with
   ``labeling.https_only``; the session cookie lasts until the session's absolute expiry.
-- `signed_in`: a handler for a signed-in, active reviewer only; else 401 (API) or the sign-in page.
+- `signed_in`: a handler for a signed-in, active reviewer only; else 401 (API) or the sign-in page;
+  ``need="label"`` (reviewers and admins), ``"audit"`` (analysts, admins, and reviewers with
+  ``labeling.reviewers_read_audits``) or ``"admin"`` refuse others with 403.
 - `state_change`: a POST refused (403) without the CSRF token of the request's session.
 - `login`: the sign-in throttle (`lib.labeling.throttle`) answers 429 with Retry-After before any
   password is checked; at most ``labeling.password_checks_at_once`` Argon2id checks (64 MiB each)
@@ -61,7 +63,8 @@ class Sessions:
         self.https_only = https_only
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith("/static/"):
+        # the service API authorizes by token alone: no session, no visitor cookie
+        if scope["type"] != "http" or scope["path"].startswith(("/static/", "/api/v1/")):
             await self.app(scope, receive, send)
             return
         cookies = Request(scope).cookies
@@ -91,8 +94,31 @@ class Sessions:
         await self.app(scope, receive, with_cookies)
 
 
-def signed_in(handler: Handler, admin: bool = False) -> Handler:
-    """Only for a signed-in, active reviewer (from the server-side session alone); else 401 or sign-in."""
+REFUSALS = {
+    "label": "labeling is for reviewers; an analyst account reads the audit pages",
+    "audit": "the audit pages are for analysts and admins",
+    "admin": "this page is for admins",
+}
+
+
+def allowed(request: Request, need: str | None) -> bool:
+    """Whether the signed-in account may do ``need`` (label, audit, admin; None: anything signed-in)."""
+    session = session_of(request)
+    if session is None:
+        return False
+    who = session.reviewer
+    if need == "label":
+        return who.can_label
+    if need == "audit":
+        return who.can_audit(request.app.state.config.labeling.reviewers_read_audits)
+    return need is None or (need == "admin" and who.is_admin)
+
+
+def signed_in(handler: Handler, admin: bool = False, need: str | None = None) -> Handler:
+    """Only for a signed-in, active reviewer (from the server-side session alone); else 401 or sign-in.
+
+    ``need`` (or ``admin``) also requires that permission; else 403."""
+    need = "admin" if admin else need
 
     async def wrapped(request: Request) -> Response:
         session = session_of(request)
@@ -100,8 +126,8 @@ def signed_in(handler: Handler, admin: bool = False) -> Handler:
             if is_api(request):
                 return JSONResponse({"error": "sign in first"}, status_code=401)
             return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
-        if admin and not session.reviewer.is_admin:
-            raise Problem(403, "this page is for admins")
+        if need is not None and not allowed(request, need):
+            raise Problem(403, REFUSALS[need])
         return await handler(request)
 
     return wrapped
@@ -176,7 +202,10 @@ async def login(request: Request) -> Response:
         payload = {"reviewer": session.reviewer.reviewer_id, "role": session.reviewer.role}
         response: Response = JSONResponse(payload | {"csrf_token": csrf_token(request)})
     else:
-        response = RedirectResponse(safe_next(body.get("next")), status_code=303)
+        target = safe_next(body.get("next"))
+        if not session.reviewer.can_label and not target.startswith("/audit"):
+            target = "/audit"
+        response = RedirectResponse(target, status_code=303)
     max_age = math.floor(config.session_hours * 3600)
     response.raw_headers.append((b"set-cookie", _cookie(SESSION_COOKIE, token, config.https_only, max_age)))
     return response

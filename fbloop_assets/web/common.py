@@ -6,6 +6,7 @@ traces. Templates autoescape everything.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,6 +21,7 @@ from fbloop_assets.lib.labeling.wording import confidence
 from fbloop_assets.web.security import csrf_for
 
 Handler = Callable[[Request], Awaitable[Response]]
+SAFE_AUDIT = re.compile(r"/audit/(weights|label|day)/[A-Za-z0-9._:@-]{1,100}")
 VALUE_WORDS = {"useful": "Useful", "not_useful": "Not useful"}
 MAX_BODY = 16_384  # bytes of a request body: a form or a label with a 1,000-character comment fits
 
@@ -34,7 +36,9 @@ def is_api(request: Request) -> bool:
 
 def safe_next(target: object) -> str:
     """Where to go after a form: only pages of this app (no open redirect)."""
-    return target if target in ("/queue", "/history") else "/queue"
+    if isinstance(target, str) and SAFE_AUDIT.fullmatch(target):
+        return target
+    return target if target in ("/queue", "/history", "/audit", "/audit/effect") else "/queue"
 
 
 def session_of(request: Request) -> Session | None:
@@ -84,5 +88,7 @@ def page(request: Request, name: str, context: dict[str, Any], status: int = 200
         "reviewer": session.reviewer if session else None,
         "value_words": VALUE_WORDS,
         "confidence_words": confidence,
+        "can_audit": session is not None
+        and session.reviewer.can_audit(request.app.state.config.labeling.reviewers_read_audits),
     }
     return templates.TemplateResponse(request, name, base | context, status_code=status)

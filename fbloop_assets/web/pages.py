@@ -44,7 +44,9 @@ async def _take_flash(request: Request) -> dict[str, Any] | None:
 
 
 async def home(request: Request) -> Response:
-    return RedirectResponse("/queue", status_code=303)
+    session = session_of(request)
+    labels = session is None or session.reviewer.can_label
+    return RedirectResponse("/queue" if labels else "/audit", status_code=303)
 
 
 def _named(request: Request, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ import dagster as dg
 import polars as pl
 
 from fbloop_assets.defs.metadata import check_result, md_table, partition_day
-from fbloop_assets.defs.partitions import daily_partitions, window_dep
+from fbloop_assets.defs.partitions import daily_partitions
 from fbloop_assets.defs.resources import FbloopResource
 from fbloop_assets.lib.common.config import FbloopConfig
 from fbloop_assets.lib.common.lake import Lake
@@ -16,9 +16,6 @@ from fbloop_assets.lib.dataset.build import FeedbackDataset, build_dataset, clos
 from fbloop_assets.lib.dataset.guards import completeness, drift, evidence, privacy
 from fbloop_assets.lib.dataset.record import DatasetRecord
 
-# The lineage graph shows the default window (7 serving days closing 7 days before the loop
-# day); the partitions actually read follow the configuration and are listed in the manifest.
-_DEFAULT_SPAN = 7 + 7
 # Too little evidence is a normal day, not an alarm: no candidate, production stays, recorded.
 DECIDING = ("evidence",)
 
@@ -29,12 +26,14 @@ DECIDING = ("evidence",)
     kinds={"polars", "parquet"},
     code_version="1",
     deps=[
-        window_dep("normalized_feedback", -(_DEFAULT_SPAN - 1)),
-        window_dep("raw_recommendations", -(_DEFAULT_SPAN - 1), -7),
-        window_dep("campaigns", -(_DEFAULT_SPAN - 1), -7),
-        window_dep("creators", -(_DEFAULT_SPAN - 1), -7),
-        window_dep("creator_performance", -_DEFAULT_SPAN, -8),
-        window_dep("held_back_feedback", -(_DEFAULT_SPAN - 1)),
+        # same-day edges for the lineage graph; the window of earlier days read is data
+        # (defs/partitions.py), listed in the manifest
+        "normalized_feedback",
+        "raw_recommendations",
+        "campaigns",
+        "creators",
+        "creator_performance",
+        "held_back_feedback",
     ],
     check_specs=[
         dg.AssetCheckSpec(

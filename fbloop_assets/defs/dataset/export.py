@@ -6,14 +6,13 @@ import dagster as dg
 import polars as pl
 
 from fbloop_assets.defs.metadata import check_result, column_schema, partition_day
-from fbloop_assets.defs.partitions import daily_partitions, window_dep
+from fbloop_assets.defs.partitions import daily_partitions
 from fbloop_assets.defs.resources import FbloopResource
 from fbloop_assets.lib.common.store import current_actor
 from fbloop_assets.lib.dataset.export import EXPORT_SCHEMA
 from fbloop_assets.lib.dataset.export_audit import ExportRequest, checked_export
 
-# The lineage graph shows the default window (7 days); the partitions actually read follow
-# `days_back` and are listed in the metadata (days_read, days_missing).
+# The days read follow `days_back` and are listed in the metadata (days_read, days_missing).
 _DEFAULT_DAYS_BACK = 7
 
 
@@ -29,8 +28,9 @@ class FeedbackExportConfig(dg.Config):
     kinds={"polars", "csv", "parquet"},
     code_version="1",
     deps=[
-        window_dep("normalized_feedback", -(_DEFAULT_DAYS_BACK - 1)),
-        window_dep("held_back_feedback", -(_DEFAULT_DAYS_BACK - 1)),
+        # the day itself; the earlier days of `days_back` are read as data (defs/partitions.py)
+        "normalized_feedback",
+        "held_back_feedback",
     ],
     check_specs=[
         dg.AssetCheckSpec(

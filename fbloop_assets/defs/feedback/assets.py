@@ -12,7 +12,7 @@ import dagster as dg
 import polars as pl
 
 from fbloop_assets.defs.metadata import column_schema, counts_table, md_table, partition_day, preview
-from fbloop_assets.defs.partitions import daily_partitions, window_dep
+from fbloop_assets.defs.partitions import daily_partitions
 from fbloop_assets.defs.resources import FbloopResource
 from fbloop_assets.lib.common.config import FbloopConfig
 from fbloop_assets.lib.common.lake import Lake, days_ending, frame_fingerprint, sink_parquet, write_parquet
@@ -22,9 +22,6 @@ from fbloop_assets.lib.feedback.expectations import FeedbackValidation, validate
 from fbloop_assets.lib.feedback.normalize import NormalizationPlan, normalize_plan
 from fbloop_assets.lib.ingest.day import empty_rejects, empty_typed
 
-# The partition mapping shows the default lookback in the lineage graph; the files actually read
-# follow ingestion.recommendation_lookback_days and are listed in the metadata.
-DEFAULT_LOOKBACK_DAYS = 14
 INGESTION_ASSETS = ("creators", "campaigns", "raw_recommendations", "raw_outcome_signals", "raw_labels")
 
 NORMALIZED_FEEDBACK = """One UTC day of feedback in fbloop's single feedback schema (outcomes and labels).
@@ -67,7 +64,9 @@ the same step as `normalized_feedback`, before its checks, so a blocked day has 
             kinds={"polars", "parquet"},
             code_version="2",  # 2: events before serving quarantined, clock skew clamped
             deps=[
-                window_dep("raw_recommendations", -(DEFAULT_LOOKBACK_DAYS - 1)),
+                # the day itself; the earlier days of ingestion.recommendation_lookback_days are read
+                # as data (defs/partitions.py)
+                "raw_recommendations",
                 "raw_outcome_signals",
                 "raw_labels",
             ],

@@ -6,7 +6,7 @@ import dagster as dg
 import polars as pl
 
 from fbloop_assets.defs.metadata import check_result, md_table, partition_day, preview
-from fbloop_assets.defs.partitions import daily_partitions, window_dep
+from fbloop_assets.defs.partitions import daily_partitions
 from fbloop_assets.defs.resources import FbloopResource
 from fbloop_assets.lib.common.lake import Lake, days_ending, frame_fingerprint, write_parquet
 from fbloop_assets.lib.common.outcome import enforce, held_back_warns
@@ -21,10 +21,6 @@ from fbloop_assets.lib.feedback.guards import (
 from fbloop_assets.lib.feedback.normalize import FEEDBACK_SCHEMA
 from fbloop_assets.lib.feedback.record import HeldBackRecord
 from fbloop_assets.lib.feedback.releases import apply_releases, releases_of
-
-# The lineage graph shows the default trailing windows; the days actually read follow
-# guards.anomalies.trailing_days and guards.label_quality.trailing_days (listed in the metadata).
-DEFAULT_TRAILING_DAYS = 14
 
 
 @dg.asset(
@@ -73,11 +69,12 @@ def _labels(lake: Lake, days: list[date]) -> pl.DataFrame:
     kinds={"polars", "parquet"},
     code_version="1",
     deps=[
-        # the day itself, and the trailing days of labels (guards.label_quality.trailing_days)
-        window_dep("normalized_feedback", -7),
-        window_dep(outcome_counts_daily, -DEFAULT_TRAILING_DAYS),
-        # what it held back on the trailing days stays out of the agreement it measures
-        window_dep("held_back_feedback", -7, -1),
+        # same-day edges; the trailing days (guards.label_quality.trailing_days,
+        # guards.anomalies.trailing_days) and what this asset held back on them are read as data
+        # (defs/partitions.py). No dependency on its own earlier days: that would chain every
+        # backfill into one day after another up to the newest partition.
+        "normalized_feedback",
+        outcome_counts_daily,
     ],
     check_specs=[
         dg.AssetCheckSpec(

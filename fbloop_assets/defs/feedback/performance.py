@@ -4,14 +4,10 @@ import dagster as dg
 import polars as pl
 
 from fbloop_assets.defs.metadata import partition_day, preview
-from fbloop_assets.defs.partitions import daily_partitions, window_dep
+from fbloop_assets.defs.partitions import daily_partitions
 from fbloop_assets.defs.resources import FbloopResource
 from fbloop_assets.lib.common.lake import days_ending, frame_fingerprint, write_parquet
 from fbloop_assets.lib.feedback import performance as perf
-
-# The lineage graph shows the default window; the days actually read follow
-# performance.window_days and are listed in the metadata.
-DEFAULT_WINDOW_DAYS = 28
 
 
 @dg.asset(
@@ -50,7 +46,8 @@ def creator_outcomes_daily(context: dg.AssetExecutionContext, fbloop: FbloopReso
     group_name="feedback",
     kinds={"polars", "parquet"},
     code_version="1",
-    deps=[window_dep(creator_outcomes_daily, -(DEFAULT_WINDOW_DAYS - 1))],
+    # the day itself; the earlier days of performance.window_days are read as data (defs/partitions.py)
+    deps=[creator_outcomes_daily],
 )
 def creator_performance(context: dg.AssetExecutionContext, fbloop: FbloopResource) -> dg.MaterializeResult:
     """Each creator's past conversion rate over the trailing window, as the scorer's feature.

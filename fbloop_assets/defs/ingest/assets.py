@@ -18,7 +18,9 @@ from fbloop_assets.lib.common.agreement import label_agreement
 from fbloop_assets.lib.common.lake import Lake, frame_fingerprint, write_parquet
 from fbloop_assets.lib.ingest.day import DayIngest, ingest_day
 from fbloop_assets.lib.ingest.store_labels import add_store_labels
+from fbloop_assets.lib.ingest.store_slates import add_logged_slates
 from fbloop_assets.lib.labeling.store import LabelStore
+from fbloop_assets.lib.serving.slate_log import SlateLog
 
 _DESCRIPTIONS = {
     "creators": (
@@ -34,7 +36,8 @@ _DESCRIPTIONS = {
     "raw_recommendations": (
         "recommendations",
         "Recommendations served that day (request, campaign, creator, rank, score, propensity, weights "
-        "version), read from the serving log in `landing/recommendations/<day>/`, validated.",
+        "version), read from the serving-log files in `landing/recommendations/<day>/` and the slate log "
+        "(`fbloop suggest`, `POST /api/v1/suggestions`) for that day, validated alike.",
     ),
     "raw_outcome_signals": (
         "outcome_signals",
@@ -90,7 +93,8 @@ def _ingestion_asset(asset_name: str, source: str, description: str) -> dg.Asset
         partitions_def=daily_partitions,
         group_name="ingestion",
         kinds={"polars", "parquet"},
-        code_version="2" if source == "labels" else "1",  # 2: labels also come from the label store
+        # 2: labels also come from the label store, recommendations from the slate log
+        code_version="2" if source in ("labels", "recommendations") else "1",
     )
     def _ingest(context: dg.AssetExecutionContext, fbloop: FbloopResource) -> dg.MaterializeResult:
         day = partition_day(context)
@@ -100,6 +104,10 @@ def _ingestion_asset(asset_name: str, source: str, description: str) -> dg.Asset
         version = ""
         if source == "labels":
             result, extra, version = _with_label_store(lake, fbloop.store(), day, asset_name, result)
+        if source == "recommendations":
+            logged = SlateLog(fbloop.store()).on_day(day)
+            result = add_logged_slates(result, logged, day, asset_name)
+            extra["slate_log_rows"] = logged.height
         if not result.files:
             context.log.warning(f"no {source} files landed for {day} in {lake.landing_dir(source, day)}")
         path = write_parquet(result.valid, lake.table_path(asset_name, day))

@@ -9,7 +9,7 @@ import dagster as dg
 import polars as pl
 
 from fbloop_assets.defs.metadata import md_table, partition_day
-from fbloop_assets.defs.partitions import daily_partitions, window_dep
+from fbloop_assets.defs.partitions import daily_partitions
 from fbloop_assets.defs.resources import FbloopResource
 from fbloop_assets.lib.common.lake import Lake, days_ending, frame_fingerprint, write_json, write_parquet
 from fbloop_assets.lib.dataset.build import load_dataset, serving_window
@@ -19,8 +19,6 @@ from fbloop_assets.lib.tuning import policy
 from fbloop_assets.lib.tuning.results import RESULTS_SCHEMA, daily_results
 from fbloop_assets.lib.tuning.store import decisions, save_suggestions
 
-# The lineage graph shows the default window; the days actually read follow tuning.window_days.
-DEFAULT_WINDOW_DAYS = 14
 DECISION_COLUMNS = ("suggestion_id", "campaign_id", "change", "decision", "reason", "actor", "at")
 TRACKING_COLUMNS = ("suggestion_id", "campaign_id", "kpi", "baseline", "expected", "realized", "posts_since")
 
@@ -30,7 +28,8 @@ TRACKING_COLUMNS = ("suggestion_id", "campaign_id", "kpi", "baseline", "expected
     group_name="tuning",
     kinds={"polars", "parquet"},
     code_version="1",
-    deps=["feedback_dataset", window_dep("creators", -7, -7)],
+    # same-day edges: the earlier days read are data (defs/partitions.py)
+    deps=["feedback_dataset", "creators"],
 )
 def campaign_results_daily(context: dg.AssetExecutionContext, fbloop: FbloopResource) -> dg.MaterializeResult:
     """What each campaign's posts achieved on the newest complete serving day, per creator.
@@ -93,7 +92,7 @@ def _campaign_markdown(result: dict[str, Any]) -> str:
     kinds={"polars"},
     code_version="1",
     deps=[
-        window_dep(campaign_results_daily, -(DEFAULT_WINDOW_DAYS - 1)),
+        campaign_results_daily,
         "campaigns",
         "creators",
     ],

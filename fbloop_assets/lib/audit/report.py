@@ -205,3 +205,24 @@ def audit_partition(lake: Lake, registry: Registry, day: date) -> dict[str, Any]
         ],
         "weights_versions": _fed_versions(registry, datasets),
     }
+
+
+AUDIT_KINDS = ("weights", "label", "partition")
+
+
+def audit(lake: Lake, registry: Registry, events: EventLog | None, kind: str, subject: str) -> dict[str, Any]:
+    """The one audit report both `fbloop audit KIND SUBJECT --json` and the `/audit` pages show.
+
+    ``kind``: ``weights`` (a version), ``label`` (a label id) or ``partition`` (a day, YYYY-MM-DD).
+    Only a weights audit reads Dagster's event log (``events``). Raises `UnknownVersion` for a
+    version the registry lacks and ValueError for a bad day.
+    """
+    if kind == "weights":
+        if events is None:
+            raise ValueError("a weights audit needs Dagster's event log")
+        return audit_weights(lake, registry, events, subject)
+    if kind == "label":
+        return audit_label(lake, registry, subject)
+    if kind == "partition":
+        return audit_partition(lake, registry, date.fromisoformat(subject))
+    raise ValueError(f"audit kind must be one of {', '.join(AUDIT_KINDS)}, got {kind!r}")

@@ -20,6 +20,7 @@ import re
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields, is_dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ from fbloop_assets.lib.common.config_stages import (
     PRIVACY_MODES,
     AttributionWindows,
     CanaryConfig,
+    DagsterConfig,
     DatasetConfig,
     EvaluationConfig,
     ExportConfig,
@@ -67,6 +69,7 @@ __all__ = [
     "CanaryConfig",
     "CompletenessGuard",
     "ConfigError",
+    "DagsterConfig",
     "DatasetConfig",
     "DriftGuard",
     "EvaluationConfig",
@@ -110,6 +113,7 @@ class FbloopConfig:
     canary: CanaryConfig = field(default_factory=CanaryConfig)
     labeling: LabelingConfig = field(default_factory=LabelingConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
+    dagster: DagsterConfig = field(default_factory=DagsterConfig)
 
 
 # (lower, upper): the first key's value must not exceed the second's.
@@ -159,6 +163,11 @@ def _cross_key_refusals(config: FbloopConfig) -> Iterator[str]:
     if not any(getattr(config.training, name) > 0 for name in TRAINING_SHARES):
         names = ", ".join(f"training.{name}" for name in TRAINING_SHARES)
         yield f"at least one of {names} must be positive, got 0 for all of them"
+    start = config.dagster.partitions_start
+    try:
+        date.fromisoformat(start)
+    except ValueError:
+        yield f"dagster.partitions_start must be a date YYYY-MM-DD, got {start!r}"
 
 
 def validate(config: FbloopConfig) -> FbloopConfig:

@@ -160,6 +160,8 @@ class LabelingConfig:
     session_hours: float = number(12.0, gt=0, le=8760)
     # Send the session cookie over HTTPS only (set true behind TLS).
     https_only: bool = False
+    # Let reviewers (not only analysts and admins) read the audit pages under /audit.
+    reviewers_read_audits: bool = False
     # Failed sign-ins of the last this many minutes count towards the throttle.
     sign_in_window_minutes: int = number(15, ge=1, le=1440)
     # Failures per account name, and per client address, within the window after which further
@@ -168,3 +170,19 @@ class LabelingConfig:
     sign_in_failures_per_client: int = number(20, ge=1, le=100_000)
     # Password checks at once (Argon2id takes 64 MiB each); further attempts wait their turn.
     password_checks_at_once: int = number(2, ge=1, le=64)
+
+
+EXECUTORS = ("in_process", "multiprocess", "celery")
+
+
+@dataclass(frozen=True)
+class DagsterConfig:
+    """How the Dagster code location is built; read when it loads (restart `dagster dev` to apply)."""
+
+    # The first daily partition, YYYY-MM-DD (checked in config.py): the UI lists days from here on.
+    partitions_start: str = text("2026-01-01")
+    # in_process: a run executes its steps one after another in one process (the embedded default:
+    # no subprocess per step); multiprocess: one subprocess per step, for a PostgreSQL instance;
+    # celery: every step a task on a dagster-celery worker (`fbloop worker`, deploy/celery/).
+    # $FBLOOP_EXECUTOR, when set, wins (a deployment switches engines by its environment).
+    executor: str = choice("in_process", EXECUTORS)

@@ -1,6 +1,7 @@
 """Reviewer accounts and their sign-in sessions, in fbloop's database.
 
-Reviewers have a role (``reviewer`` or ``admin``) and a password hashed with Argon2id
+Reviewers have a role (``reviewer`` labels, ``analyst`` reads the audit pages but never labels,
+``admin`` does both and manages) and a password hashed with Argon2id
 (argon2-cffi); the plain password is never stored. A deactivated reviewer cannot sign in, and
 deactivating one ends every session they have.
 
@@ -32,7 +33,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from fbloop_assets.lib.common.store import METADATA
 from fbloop_assets.lib.labeling.events import LabelError, iso, utc_now
 
-ROLES = ("reviewer", "admin")
+ROLES = ("reviewer", "analyst", "admin")
 REVIEWER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 MIN_PASSWORD = 10
 MAX_TOKEN = 100  # a session token is 43 characters; anything much longer is not one
@@ -70,6 +71,14 @@ class Reviewer:
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    @property
+    def can_label(self) -> bool:
+        return self.role in ("reviewer", "admin")
+
+    def can_audit(self, reviewers_read_audits: bool = False) -> bool:
+        """Analysts and admins read audits; reviewers only where the configuration allows it."""
+        return self.role in ("analyst", "admin") or (self.role == "reviewer" and reviewers_read_audits)
 
 
 @dataclass(frozen=True)

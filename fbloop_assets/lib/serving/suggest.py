@@ -31,6 +31,10 @@ from fbloop_assets.lib.weights.registry import Registry, WeightsVersion
 SERVED_SCHEMA = pl.Schema(typed_schema("recommendations"))
 
 
+class NoEligibleCreator(ValueError):
+    """A campaign none of whose creators its target filters admit."""
+
+
 def new_request_id() -> str:
     return f"req-{uuid.uuid4().hex[:20]}"
 
@@ -52,7 +56,7 @@ def serve(
     for (campaign_id,), group in requests.group_by("campaign_id", maintain_order=True):
         ids, _, score = context.scored_pool(str(campaign_id), weights.weights)
         if ids.size == 0:
-            raise ValueError(f"campaign {campaign_id!r} has no eligible creator")
+            raise NoEligibleCreator(f"campaign {campaign_id!r} has no eligible creator")
         chosen, propensity = plackett_luce_slates(standardized(score), group.height, k, temperature, rng)
         width = chosen.shape[1]
         frames.append(
