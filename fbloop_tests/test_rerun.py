@@ -100,6 +100,7 @@ def test_rerunning_finished_days_never_changes_the_registry(
             decision = first[day.isoformat()]
             assert summary.loop["production_weights/production"] == decision.after["production"]
             assert summary.loop["production_weights/reason"] == decision.reason
+            assert summary.decision == decision.as_dict()
         assert _snapshot(fourteen_days) == before
     # the newest day's production is what production is now
     assert (
