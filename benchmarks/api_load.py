@@ -105,6 +105,7 @@ def _server(data: Path, url: str, port: int) -> Iterator[subprocess.Popen[bytes]
 async def _drive(port: int, token: str, campaigns: list[str], requests: int, clients: int) -> dict:
     latencies: list[float] = []
     errors: dict[str, int] = {}
+    retried: dict[str, int] = {}
     issued = 0
     headers = {"Authorization": f"Bearer {token}"}
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
@@ -116,11 +117,14 @@ async def _drive(port: int, token: str, campaigns: list[str], requests: int, cli
             issued += 1
             body = {"campaign_id": campaigns[i % len(campaigns)], "k": 10, "request_id": f"load-{i:06d}"}
             started = time.perf_counter()
-            try:
-                response = await http.post("/api/v1/suggestions", json=body, headers=headers)
-                status = str(response.status_code)
-            except httpx.HTTPError as exc:
-                status = type(exc).__name__
+            for _attempt in range(2):  # a dropped connection is retried once, with the same request id
+                try:
+                    response = await http.post("/api/v1/suggestions", json=body, headers=headers)
+                    status = str(response.status_code)
+                    break
+                except httpx.TransportError as exc:
+                    status = type(exc).__name__
+                    retried[status] = retried.get(status, 0) + 1
             latencies.append((time.perf_counter() - started) * 1000)
             if status != "200":
                 errors[status] = errors.get(status, 0) + 1
@@ -137,6 +141,7 @@ async def _drive(port: int, token: str, campaigns: list[str], requests: int, cli
         "p95": float(np.percentile(v, 95)),
         "p99": float(np.percentile(v, 99)),
         "errors": errors,
+        "retried": retried,
     }
 
 
@@ -149,14 +154,14 @@ def run(kind: str, args: argparse.Namespace) -> None:
             engine = open_store(url)
             token = ServiceTokens(engine).add("load", "suggest", actor="benchmark")
             with _server(data, url, args.port):
-                # one warm-up request per campaign builds nothing new but the connections
                 result = asyncio.run(_drive(args.port, token, campaigns, args.requests, args.clients))
             slates, rows = SlateLog(engine).count()
     errors = sum(result["errors"].values())
     print(
         f"{kind:<10} {args.requests:,} requests from {args.clients} clients in {result['seconds']:.1f} s:"
         f" {result['throughput']:.0f} req/s; latency p50 {result['p50']:.1f} ms, p95 {result['p95']:.1f} ms,"
-        f" p99 {result['p99']:.1f} ms; errors {errors} {result['errors'] or ''};"
+        f" p99 {result['p99']:.1f} ms; errors {errors} {result['errors'] or ''}"
+        f" (transport errors retried: {sum(result['retried'].values())} {result['retried'] or ''});"
         f" slates logged {slates:,} ({rows:,} rows)"
     )
 

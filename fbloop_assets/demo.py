@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import date, timedelta
@@ -269,12 +270,10 @@ def _summary(
     }
 
 
-# A guard's cause can list many rows; the line keeps this much of each (the JSON keeps it all).
-BLOCKED_CHARS = 200
-
-
-def _short(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+# A day's line is wrapped at spaces to this width (a terminal would cut words), continuation
+# lines indented under the day; reasons are whole.
+LINE_WIDTH = 100
+INDENT = " " * 12
 
 
 def _num(value: float | None, digits: int = 3) -> str:
@@ -284,7 +283,7 @@ def _num(value: float | None, digits: int = 3) -> str:
 def render_day(r: dict[str, Any]) -> str:
     """One line: the day, its attacks, production and why, offline metrics, true NDCG@5, exposure."""
     if r["blocked"]:
-        decision = "blocked: " + "; ".join(_short(b, BLOCKED_CHARS) for b in r["blocked"])
+        decision = "blocked: " + "; ".join(r["blocked"])
     elif r["promoted"]:
         decision = f"promoted {r['production']}"
     elif r["production_changed"]:
@@ -293,7 +292,7 @@ def render_day(r: dict[str, Any]) -> str:
         decision = f"kept {r['production']}: {r['reason'] or 'no decision'}"
     served_by = " + canary ".join(r["served_by"].values())
     attacked = f" | attack: {', '.join(r['attacks'])}" if r["attacks"] else ""
-    return (
+    line = (
         f"{r['day']}{attacked}  served by {served_by} | dataset {r['dataset_records'] or 0:,} records"
         f" ({r['dataset_labeled'] or 0:,} labeled) | NDCG@5 cand {_num(r['ndcg_at_5'])} / prod"
         f" {_num(r['production_ndcg_at_5'])} | SNIPS conversions/1k impressions cand"
@@ -302,11 +301,17 @@ def render_day(r: dict[str, Any]) -> str:
         f" | exposure Gini {_num(r['exposure_gini'])}"
         f" coverage {_num(r['catalog_coverage'])} | {decision}"
     )
+    return textwrap.fill(
+        line, LINE_WIDTH, subsequent_indent=INDENT, break_long_words=False, break_on_hyphens=False
+    )
 
 
-def render(report: dict[str, Any]) -> str:
-    """The demo's text report: a line per day, then production's way and the first and last day."""
-    lines = [render_day(r) for r in report["days"]]
+def render(report: dict[str, Any], with_days: bool = True) -> str:
+    """The demo's text report: a line per day, then production's way and the first and last day.
+
+    ``with_days=False`` leaves the day lines out, for a terminal that showed them as they ran.
+    """
+    lines = [render_day(r) for r in report["days"]] if with_days else []
     i, f = report["initial"], report["final"]
     lines.append(
         f"production changed {report['production_changes']} time(s): {i['version']} -> {f['version']}; "

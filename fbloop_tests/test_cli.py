@@ -42,6 +42,8 @@ def test_run_plain_output_reads_as_a_summary(
     out = capsys.readouterr().out
     assert "quarantined 3: duplicate 1, malformed_value 1, unknown_recommendation 1" in out
     assert "excluded for missing consent 1" in out
+    # the summary goes on to what the loop decided (a day with no closed window: nothing to fit)
+    assert "  dataset ds-" in out and "  production w0: not promoted: no candidate today" in out
 
 
 def test_errors_are_one_line_without_traceback(

@@ -12,6 +12,7 @@ from fbloop_assets.lib.common.config import ExposureGuard, FbloopConfig, Regress
 from fbloop_assets.lib.scoring.features import FEATURES, INITIAL_WEIGHTS
 from fbloop_assets.lib.weights.evaluation import evaluate, exposure_metrics, paired_yields
 from fbloop_assets.lib.weights.guards import exposure, no_regression, relative_yield_interval, step_size
+from fbloop_assets.lib.weights.off_policy import LoggingPolicy
 
 DAY = date(2026, 1, 1)
 PRODUCTION = dict.fromkeys(FEATURES, 1.0)
@@ -228,6 +229,7 @@ def _logged(seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
                         "request_id": f"{campaign}-r{r}",
                         "rank": rank,
                         "propensity": float(rng.uniform(0.05, 0.6)),
+                        "weights_version": "served",
                         "impressions": impressions,
                         "engagements": float(rng.poisson(5)),
                         "conversions": float(rng.poisson(impressions / 200)),
@@ -244,12 +246,13 @@ def test_paired_yields_reproduce_each_arms_snips_conversion_yield() -> None:
     pools, examples = _logged(11)
     config = FbloopConfig()
     candidate = INITIAL_WEIGHTS | {"niche_match": 2.0, "follower_tier": 0.2}
-    paired = paired_yields(candidate, INITIAL_WEIGHTS, examples, pools, config)
+    logged = LoggingPolicy("conditional", {"served": INITIAL_WEIGHTS | {"niche_match": 0.5}})
+    paired = paired_yields(candidate, INITIAL_WEIGHTS, examples, pools, config, logged)
     assert paired.columns == ["request_id", "w_candidate", "w_production", "yield"]
     assert paired.height == 240  # the row without features and the one without a pool are left out
     for arm, weights in (("candidate", candidate), ("production", INITIAL_WEIGHTS)):
         assert _snips(paired, arm) == pytest.approx(
-            evaluate(weights, examples, pools, config)["snips_conversion_yield"]
+            evaluate(weights, examples, pools, config, logged)["snips_conversion_yield"]
         )
     assert not np.allclose(paired["w_candidate"].to_numpy(), paired["w_production"].to_numpy())
 

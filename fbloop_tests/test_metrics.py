@@ -5,7 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from fbloop_assets.lib.weights.metrics import coverage, gini, ips, ndcg_at_k, precision_at_k, snips
+from fbloop_assets.lib.weights.estimators import ips, position_weights, snips
+from fbloop_assets.lib.weights.metrics import coverage, gini, ndcg_at_k, precision_at_k
 
 
 def test_ndcg_matches_a_hand_computed_case() -> None:
@@ -40,18 +41,14 @@ def test_ips_and_snips_match_the_textbook_formulas() -> None:
     rewards = np.array([1.0, 0.0, 2.0])
     logged = np.array([0.5, 0.25, 0.1])
     target = np.array([0.25, 0.5, 0.4])  # weights 0.5, 2, 4
-    assert ips(rewards, target, logged) == pytest.approx((0.5 * 1 + 2 * 0 + 4 * 2) / 3)
-    assert snips(rewards, target, logged) == pytest.approx((0.5 + 8) / (0.5 + 2 + 4))
+    w = position_weights(target, logged, clip=10.0)
+    assert ips(w, rewards, 3) == pytest.approx((0.5 * 1 + 2 * 0 + 4 * 2) / 3)
+    assert snips(w, rewards) == pytest.approx((0.5 + 8) / (0.5 + 2 + 4))
 
 
 def test_clipping_bounds_the_importance_weights() -> None:
     rewards, logged, target = np.array([1.0, 1.0]), np.array([0.01, 0.5]), np.array([0.5, 0.5])
-    assert ips(rewards, target, logged, clip=5.0) == pytest.approx((5.0 + 1.0) / 2)  # 50 -> 5
-
-
-def test_off_policy_estimates_refuse_zero_propensities() -> None:
-    with pytest.raises(ValueError, match="logged propensities must be positive"):
-        ips(np.array([1.0]), np.array([0.5]), np.array([0.0]))
+    assert ips(position_weights(target, logged, clip=5.0), rewards, 2) == pytest.approx((5.0 + 1.0) / 2)
 
 
 def test_gini_of_equal_and_concentrated_exposure() -> None:

@@ -171,3 +171,11 @@ def test_an_unknown_export_group_is_one_clear_line(
         == "fbloop: error: export.group 'no-such-group-fbloop' is not a group on this machine"
     )
     assert _exports() == []
+
+
+def test_the_dataset_and_export_privacy_guard_scans_values_in_every_column() -> None:
+    examples = pl.DataFrame({"recommendation_id": ["rec-1"], "campaign_id": ["cmp-1"]})
+    assert privacy(examples, "pseudonymized", "dataset d-1").passed
+    leaking = examples.with_columns(pl.lit("https://shop.example/CANARY-URL").alias("campaign_id"))
+    outcome = enforce(privacy(leaking, "pseudonymized", "dataset d-1"), enabled=False)
+    assert outcome.failed and "1 URLs in column 'campaign_id'" in outcome.detail

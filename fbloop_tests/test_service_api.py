@@ -11,6 +11,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 
@@ -18,11 +19,12 @@ from fbloop_assets.cli import main
 from fbloop_assets.lib.common.lake import Lake
 from fbloop_assets.lib.common.store import open_data_store
 from fbloop_assets.lib.labeling.accounts import Accounts
-from fbloop_assets.lib.serving.live import LiveServing
+from fbloop_assets.lib.scoring.context import ScoringContext
+from fbloop_assets.lib.serving.live import LiveServing, PooledContext
 from fbloop_assets.lib.serving.slate_log import SlateLog
 from fbloop_assets.lib.serving.tokens import service_tokens
 from fbloop_assets.lib.weights.registry import INITIAL, Registry, WeightsVersion
-from fbloop_tests.service_world import new_token, service_client, write_world
+from fbloop_tests.service_world import new_token, service_client, today, write_world
 
 PASSWORD = "correct horse battery staple"
 
@@ -250,3 +252,16 @@ def test_a_new_creators_snapshot_is_picked_up_off_the_request_path(lake: Lake, c
         assert serving.context().catalog.creator_id.size == 150
     finally:
         serving.stop()
+
+
+def test_the_pooled_context_scores_exactly_as_the_plain_one(lake: Lake, campaigns: list[str]) -> None:
+    plain = ScoringContext.from_lake(lake, today())
+    pooled = PooledContext.of(plain)
+    for campaign in campaigns:
+        for _ in range(2):  # computed, then from the cache
+            for mine, theirs in zip(
+                pooled.scored_pool(campaign, INITIAL.weights),
+                plain.scored_pool(campaign, INITIAL.weights),
+                strict=True,
+            ):
+                assert np.array_equal(mine, theirs)

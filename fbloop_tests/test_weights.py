@@ -11,6 +11,7 @@ from fbloop_assets.lib.common.config import TrainingConfig
 from fbloop_assets.lib.common.lake import Lake
 from fbloop_assets.lib.scoring.features import FEATURES
 from fbloop_assets.lib.weights.evaluation import exposure_metrics, off_policy_metrics, ranking_metrics
+from fbloop_assets.lib.weights.off_policy import LoggingPolicy, weighted
 from fbloop_assets.lib.weights.registry import INITIAL, Registry, UnknownVersion, WeightsVersion
 from fbloop_assets.lib.weights.training import bounded_step, fit_direction, propensity_weights
 
@@ -137,25 +138,39 @@ def test_off_policy_estimates_by_hand() -> None:
     scores = {"x": 1.0, "y": 0.0, "z": -1.0}
     spread = float(np.std(list(scores.values())))
     pools = _frame([{"campaign_id": "k", "creator_id": c, "s": s} for c, s in scores.items()])
-    logits = {c: s / spread / 1.0 for c, s in scores.items()}
-    total = sum(math.exp(v) for v in logits.values())
-    p_x = math.exp(logits["x"]) / total
-    p_y = math.exp(logits["y"]) / (total - math.exp(logits["x"]))
+    e = {c: math.exp(s / spread) for c, s in scores.items()}
+    total = sum(e.values())
+    p_x = e["x"] / total
+    p_y_after_x = e["y"] / (total - e["x"])
+    # marginal of y at rank 2: x or z first, then y
+    m_y2 = p_x * p_y_after_x + e["z"] / total * e["y"] / (total - e["z"])
     examples = _frame(
         [
             {"campaign_id": "k", "creator_id": "x", "request_id": "r", "rank": 1, "propensity": 0.5,
-             "conversions": 2.0, "engagements": 10.0, "impressions": 1000.0, "s": 1.0},
+             "conversions": 2.0, "engagements": 10.0, "clicks": 5.0, "impressions": 1000.0, "s": 1.0,
+             "weights_version": "v"},
             {"campaign_id": "k", "creator_id": "y", "request_id": "r", "rank": 2, "propensity": 0.25,
-             "conversions": 1.0, "engagements": 4.0, "impressions": 500.0, "s": 0.0},
+             "conversions": 1.0, "engagements": 4.0, "clicks": 1.0, "impressions": 500.0, "s": 0.0,
+             "weights_version": "v"},
         ]
     )  # fmt: skip
-    out = off_policy_metrics(examples, pools, temperature=1.0, clip=10.0)
-    w = np.array([p_x / 0.5, p_y / 0.25])
+    marginal = LoggingPolicy("marginal")
+    frame, stderr = weighted(examples, pools, temperature=1.0, clip=10.0, samples=100, policy=marginal)
+    out = off_policy_metrics(frame, stderr)
+    w = np.array([p_x / 0.5, m_y2 / 0.25])
+    assert frame["w_position"].to_list() == pytest.approx(w.tolist())
+    assert frame["w_cascade"].null_count() == 2  # a marginal gives no ranks above
     assert out["ips_conversions_per_slate"] == pytest.approx(w @ [2.0, 1.0])
     assert out["snips_conversions_per_slate"] == pytest.approx(w @ [2.0, 1.0] / w.sum() * 2)
     assert out["snips_conversion_yield"] == pytest.approx(w @ [2.0, 2.0] / w.sum())
-    clipped = off_policy_metrics(examples, pools, temperature=1.0, clip=1.0)
-    assert clipped["ips_conversions_per_slate"] == pytest.approx(min(w[0], 1) * 2 + min(w[1], 1) * 1)
+    assert out["snips_click_yield"] == pytest.approx(w @ [5.0, 2.0] / w.sum())
+    assert out["cascade_ips_clicks_per_slate"] is None and stderr == {"target": 0.0, "logging": 0.0}
+    frame, _ = weighted(examples, pools, 1.0, 10.0, 100, LoggingPolicy("conditional"))
+    cascade = [p_x / 0.5, p_x / 0.5 * p_y_after_x / 0.25]
+    assert frame["w_cascade"].to_list() == pytest.approx(cascade)
+    assert frame["w_position"].null_count() == 2  # the serving version "v" is unknown
+    clipped, _ = weighted(examples, pools, 1.0, 1.0, 100, marginal)
+    assert clipped["w_position"].to_list() == pytest.approx(np.minimum(w, 1.0).tolist())
 
 
 def test_exposure_of_deterministic_rankings() -> None:

@@ -4,6 +4,7 @@ closed loop on it). The only commands that import the simulator."""
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from datetime import date
 from typing import Any
@@ -86,7 +87,10 @@ def cmd_demo(args: argparse.Namespace) -> None:
         )
     report["seconds"] = round(time.perf_counter() - started, 1)
     _progress(f"done in {report['seconds']} s")
-    _emit(report, args.json, render)
+    # The day lines went to stderr as each day finished; where stderr and stdout are the same
+    # terminal, printing them again would show every day twice.
+    shown = sys.stderr.isatty() and sys.stdout.isatty()
+    _emit(report, args.json, lambda r: render(r, with_days=not shown))
 
 
 def _world_options(parser: argparse.ArgumentParser, signals_per_day: int) -> None:

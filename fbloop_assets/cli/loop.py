@@ -31,8 +31,47 @@ def _render_day(summary: dict[str, Any]) -> str:
             f" incomplete (attribution window open) {f['incomplete']:,}",
             "  checks: " + (", ".join(f"{k} {v}" for k, v in summary["checks"].items()) or "none"),
             *(f"  blocked, production unchanged: {b}" for b in summary.get("blocked", [])),
+            *_render_loop(summary.get("loop", {})),
         ]
     )
+
+
+def _number(value: Any, digits: int = 3) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, int | float) and not isinstance(value, bool) else "–"
+
+
+def _render_loop(loop: dict[str, Any]) -> list[str]:
+    """The dataset, candidate and production lines of a day's summary (what the loop decided)."""
+    loop = {k: v for k, v in loop.items() if v not in (None, "none")}  # metadata writes "none" for no version
+    version = loop.get("feedback_dataset/dataset_version")
+    lines = [
+        f"  dataset {version}: {loop.get('feedback_dataset/dagster/row_count', 0):,} records"
+        f" ({loop.get('feedback_dataset/labeled_records', 0):,} labeled)"
+        if version
+        else "  dataset: none (no serving day with closed attribution windows yet)"
+    ]
+    if candidate := loop.get("candidate_weights/candidate"):
+        ev = "weights_evaluation/"
+        lines.append(
+            f"  candidate {candidate}: NDCG@5 {_number(loop.get(ev + 'candidate/ndcg_at_5'))}"
+            f" (production {_number(loop.get(ev + 'production/ndcg_at_5'))}), SNIPS conversion yield"
+            f" {_number(loop.get(ev + 'candidate/snips_conversion_yield'), 4)}"
+            f" (production {_number(loop.get(ev + 'production/snips_conversion_yield'), 4)})"
+        )
+    if production := loop.get("production_weights/production"):
+        others = [f"{a} {v}" for a in ("staging", "canary") if (v := loop.get(f"production_weights/{a}"))]
+        moved = "promoted" if loop.get("production_weights/promoted") else "not promoted"
+        reason = loop.get("production_weights/reason") or "no reason recorded"
+        lines.append(
+            f"  production {production}"
+            + (f" ({', '.join(others)})" if others else "")
+            + f": {moved}: {reason}"
+        )
+    else:
+        lines.append("  production unchanged: production_weights did not run")
+    if review := loop.get("canary_review/reason"):
+        lines.append(f"  canary: {review}")
+    return lines
 
 
 def preflight() -> None:
@@ -148,6 +187,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from fbloop_assets.lib.common.lake import Lake, days_between
     from fbloop_assets.lib.dataset.build import build_examples, closing_days, serving_pools
     from fbloop_assets.lib.weights.evaluation import evaluate
+    from fbloop_assets.lib.weights.off_policy import LoggingPolicy
     from fbloop_assets.lib.weights.registry import Registry
 
     if args.to < args.from_:
@@ -172,10 +212,16 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         lake.scan_tables("label_retractions", feedback_days),  # undone labels count nowhere
         lake.scan_tables("held_back_feedback", feedback_days),  # nor do rows a guard held back
     )
-    production = Registry.of(lake).production()
-    results = {label: evaluate(weights, examples, pools, config)}
+    registry = Registry.of(lake)
+    production = registry.production()
+    logged = LoggingPolicy.of(
+        registry, examples["weights_version"].to_list(), config.ingestion.propensity_kind
+    )
+    results = {label: evaluate(weights, examples, pools, config, logged)}
     if production.version != label:
-        results[f"production {production.version}"] = evaluate(production.weights, examples, pools, config)
+        results[f"production {production.version}"] = evaluate(
+            production.weights, examples, pools, config, logged
+        )
     payload = {
         "from": args.from_.isoformat(),
         "to": args.to.isoformat(),

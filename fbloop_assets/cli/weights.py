@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from fbloop_assets.cli import privacy
 from fbloop_assets.cli.common import emit, iso_date
 from fbloop_assets.lib.common.lake import Lake, resolve_data_dir
 from fbloop_assets.lib.common.store import current_actor
@@ -243,3 +244,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         parser.add_argument("subject", metavar=what.upper(), help=f"the {what.replace('_', ' ')}")
         parser.add_argument("--json", action="store_true", help="print the audit as JSON")
         parser.set_defaults(func=cmd_audit)
+    erasures = kinds.add_parser("erasures", help="every erasure and withdrawal, the datasets it superseded")
+    erasures.add_argument("--json", action="store_true", help="print the audit as JSON")
+    erasures.set_defaults(func=privacy.cmd_audit_erasures)

@@ -5,6 +5,7 @@ Each asset types and validates its rows (pandera), writes the valid rows to
 ``rejects/<asset>/<day>.parquet``, from where the `quarantine` asset gathers them.
 """
 
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -16,6 +17,8 @@ from fbloop_assets.defs.partitions import daily_partitions
 from fbloop_assets.defs.resources import FbloopResource
 from fbloop_assets.lib.common.agreement import label_agreement
 from fbloop_assets.lib.common.lake import Lake, frame_fingerprint, write_parquet
+from fbloop_assets.lib.common.privacy import aggregated_at_ingestion
+from fbloop_assets.lib.common.suppression import suppressed, suppressed_rows
 from fbloop_assets.lib.ingest.day import DayIngest, ingest_day
 from fbloop_assets.lib.ingest.store_labels import add_store_labels
 from fbloop_assets.lib.ingest.store_slates import add_logged_slates
@@ -43,13 +46,17 @@ _DESCRIPTIONS = {
         "outcome_signals",
         "Outcome signals (impressions, engagements, clicks, conversions) that arrived that day, from "
         "`landing/outcome_signals/<day>/`, validated. Still raw: subject ids and exact ages are present "
-        "here and removed by `normalized_feedback`.",
+        "here and removed by `normalized_feedback`. Signals of subjects on the suppression list (erased, "
+        "consent withdrawn) are dropped here and counted (`suppressed_subject_rows`). In `aggregated` "
+        "privacy mode no subject-level value stays: subject ids become `<redacted>`, age, country and URL "
+        "empty.",
     ),
     "raw_labels": (
         "labels",
         "Reviewer labels (useful / not useful, with confidence) that arrived that day: the files in "
         "`landing/labels/<day>/` and the labels the label store (`fbloop serve`, `fbloop labels import`) "
-        "recorded that day, validated. Retractions (undo) the store recorded that day go to "
+        "recorded that day, validated (in `aggregated` privacy mode without their free-text comments). "
+        "Retractions (undo) the store recorded that day go to "
         "`warehouse/label_retractions/<day>.parquet`, which keeps a retracted label out of every later "
         "dataset. Metadata: inter-reviewer agreement (Krippendorff's alpha) on items labeled twice.",
     ),
@@ -86,6 +93,13 @@ def _with_label_store(
     )
 
 
+def _without_suppressed(engine: sa.Engine, landed: DayIngest, key: bytes) -> tuple[DayIngest, dict[str, Any]]:
+    """Drop the signals of subjects erased or whose consent was withdrawn (`fbloop erase`, `consent`)."""
+    drop = suppressed_rows(landed.valid["subject_id"], key, suppressed(engine))
+    kept = replace(landed, valid=landed.valid.filter(~drop))
+    return kept, {"suppressed_subject_rows": int(drop.sum())}
+
+
 def _ingestion_asset(asset_name: str, source: str, description: str) -> dg.AssetsDefinition:
     @dg.asset(
         name=asset_name,
@@ -104,6 +118,11 @@ def _ingestion_asset(asset_name: str, source: str, description: str) -> dg.Asset
         version = ""
         if source == "labels":
             result, extra, version = _with_label_store(lake, fbloop.store(), day, asset_name, result)
+        if source == "outcome_signals":
+            result, suppressed_meta = _without_suppressed(fbloop.store(), result, fbloop.pseudonym_key())
+            extra |= suppressed_meta
+        if source in ("outcome_signals", "labels") and fbloop.config().privacy.mode == "aggregated":
+            result = replace(result, valid=aggregated_at_ingestion(result.valid))
         if source == "recommendations":
             logged = SlateLog(fbloop.store()).on_day(day)
             result = add_logged_slates(result, logged, day, asset_name)

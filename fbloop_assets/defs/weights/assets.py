@@ -14,6 +14,7 @@ from fbloop_assets.lib.scoring.features import FEATURES
 from fbloop_assets.lib.weights.evaluation import METRIC_NAMES, evaluate, paired_yields
 from fbloop_assets.lib.weights.guards import exposure, no_regression, step_size
 from fbloop_assets.lib.weights.handoffs import CandidateRecord, EvaluationRecord, day_checks
+from fbloop_assets.lib.weights.off_policy import LoggingPolicy
 from fbloop_assets.lib.weights.registry import (
     Evaluation,
     Registry,
@@ -133,14 +134,14 @@ def candidate_weights(context: dg.AssetExecutionContext, fbloop: FbloopResource)
 def weights_evaluation(context: dg.AssetExecutionContext, fbloop: FbloopResource) -> dg.MaterializeResult:
     """Candidate versus production, offline, on the dataset's held-out requests.
 
-    NDCG@5 and precision@5 on labeled recommendations; IPS and SNIPS estimates of conversions and
-    engagements per slate from the logged propensities (importance weights capped at
-    `evaluation.ips_clip`); exposure Gini and catalog coverage of the rankings; the records behind
-    each figure. Its checks `no_regression` (NDCG@5 and the lower bound of a bootstrap
-    interval over slates of the SNIPS conversion yield, `guards.regression.*`) and `exposure`
-    (Gini, coverage, share of never-shown creators, `guards.exposure.*`) gate the candidate: a
-    candidate that fails them is not staged, which `production_weights` records as the day's
-    decision (a warning in the UI, not a failed run).
+    NDCG@5 and precision@5 on labeled recommendations; per-position and cascade IPS and SNIPS of
+    each outcome per slate (`lib.weights.estimators`, weights capped at `evaluation.ips_clip`);
+    exposure Gini and catalog coverage of the rankings; the records behind each figure. Its
+    checks `no_regression` (NDCG@5 and the lower bound of a bootstrap interval over slates of
+    the SNIPS conversion yield, `guards.regression.*`) and `exposure` (Gini, coverage, share of
+    never-shown creators, `guards.exposure.*`) gate the candidate: a candidate that fails them
+    is not staged, which `production_weights` records as the day's decision (a warning in the
+    UI, not a failed run).
     """
     day = partition_day(context)
     lake = fbloop.lake()
@@ -153,13 +154,16 @@ def weights_evaluation(context: dg.AssetExecutionContext, fbloop: FbloopResource
     holdout = examples.filter(pl.col("holdout"))
     days = sorted({d for d in holdout["serving_day"].to_list()})
     pools = serving_pools(lake, days)
-    results = {"production": evaluate(production.weights, holdout, pools, config)}
+    logged = LoggingPolicy.of(
+        registry, holdout["weights_version"].to_list(), config.ingestion.propensity_kind
+    )
+    results = {"production": evaluate(production.weights, holdout, pools, config, logged)}
     paired = None
     version = candidate_record.candidate
     if version:
         candidate = registry.load(version)
-        results["candidate"] = evaluate(candidate.weights, holdout, pools, config)
-        paired = paired_yields(candidate.weights, production.weights, holdout, pools, config)
+        results["candidate"] = evaluate(candidate.weights, holdout, pools, config, logged)
+        paired = paired_yields(candidate.weights, production.weights, holdout, pools, config, logged)
     guards = config.guards
     checks = [
         enforce(o, guards.enabled)

@@ -12,6 +12,8 @@ from datetime import timedelta
 from fbloop_assets.lib.common.config_keys import choice, number, optional_text, text
 
 PRIVACY_MODES = ("aggregated", "pseudonymized", "identifiable")
+# What the recommendations' ``propensity`` holds: P(pick | ranks above) or P(creator at this rank).
+PROPENSITY_KINDS = ("conditional", "marginal")
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,10 @@ class IngestionConfig:
     # An outcome or label timestamped up to this many minutes before its recommendation was served
     # is clock skew between systems (its event_at becomes served_at); earlier, it is quarantined.
     clock_skew_tolerance_minutes: float = number(5.0, ge=0, le=1440)
+    # What the recommendations' propensity column holds: conditional (fbloop's own Plackett-Luce
+    # logs: the pick given the ranks above) or marginal (the creator at that rank, as other
+    # recommenders such as the Open Bandit Dataset log it).
+    propensity_kind: str = choice("conditional", PROPENSITY_KINDS)
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,8 @@ class EvaluationConfig:
 
     # Importance weights (target / logged propensity) are capped at this value in IPS and SNIPS.
     ips_clip: float = number(10.0, gt=0, le=1e6)
+    # Sampled slates per pool for Plackett-Luce marginals too many to enumerate (seeded).
+    marginal_samples: int = number(1000, ge=100, le=1e6)
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,23 @@ def redacted_text(column: str) -> pl.Expr:
     return text.alias(column)
 
 
+def aggregated_at_ingestion(frame: pl.DataFrame) -> pl.DataFrame:
+    """What `aggregated` mode keeps of a raw table: no subject-level value past the landing zone.
+
+    A named subject becomes ``<redacted>`` (so consent is still judged: a subject-level signal
+    without the flag stays excluded), age, country, URL and comment become empty. What remains
+    of a signal is its recommendation, type, time and value: a count for that recommendation.
+    """
+    blanked = [
+        c for c in (*RAW_PERSONAL_COLUMNS, "subject_country") if c in frame.columns and c != "subject_id"
+    ]
+    exprs = [pl.lit(None, frame.schema[c]).alias(c) for c in blanked]
+    if "subject_id" in frame.columns:
+        named = pl.col("subject_id").is_not_null()
+        exprs.append(pl.when(named).then(pl.lit(REDACTED)).otherwise(None).alias("subject_id"))
+    return frame.with_columns(exprs)
+
+
 _PSEUDONYM = r"^[0-9a-f]{64}$"
 # What a value scan looks for in every text column: a URL (or a bare www. host), an e-mail
 # address, and free text, which ids, codes and category values never are: three or more words.

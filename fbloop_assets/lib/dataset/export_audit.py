@@ -15,7 +15,7 @@ import json
 import os
 import shutil
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -118,8 +118,13 @@ def checked_export(
     actor: str,
     via: str,
     now: datetime,
+    target: Path | None = None,
 ) -> CheckedExport:
-    """Export, judge the written file, delete it if refused, secure it, record it."""
+    """Export, judge the written file, delete it if refused, secure it, record it.
+
+    With ``target`` (an earlier export's file) the new file replaces it atomically and is
+    recorded as ``rewritten``: how an erasure rewrites the exports that held a subject.
+    """
     _group_checked(group)
     _secure_directory(request.out_dir, group)
     stats = export_training_pairs(
@@ -138,6 +143,9 @@ def checked_export(
     else:
         if group:
             shutil.chown(stats.file, group=group)
+        if target is not None:
+            os.replace(stats.file, target)
+            stats = replace(stats, file=target)
         digest = file_sha256(stats.file)
     record_id = record(
         engine,
@@ -149,7 +157,7 @@ def checked_export(
             "file": str(stats.file),
             "rows": stats.exported,
             "sha256": digest,
-            "status": "refused" if outcome.failed else "written",
+            "status": "refused" if outcome.failed else "rewritten" if target else "written",
             "detail": outcome.detail[:2000],
         },
     )

@@ -144,7 +144,8 @@ def privacy(frame: pl.DataFrame, mode: str, where: str) -> GuardOutcome:
 
     FAIL on a column of `privacy.RAW_PERSONAL_COLUMNS` or `RAW_ID_COLUMNS`, a column that looks like
     an exact age or birth date (``age``, ``*_age``, ``*birth*``, ``dob``; ``age_bucket`` is fine),
-    or any value finding of `privacy.personal_data_findings` on ``subject_key`` / ``age_bucket``.
+    or any value finding of `privacy.personal_data_findings` in the other columns (unkeyed subject
+    keys, unbucketed ages, and in every text column URLs, e-mail addresses and free text).
     In ``identifiable`` mode (contractual consent) raw subject ids are allowed: raw id columns and
     subject keys (which are the raw ids in that mode) only WARN. ``where`` names the frame.
     """
@@ -154,13 +155,11 @@ def privacy(frame: pl.DataFrame, mode: str, where: str) -> GuardOutcome:
     other_raw = [c for c in RAW_PERSONAL_COLUMNS if c in columns and c not in id_columns + age_columns]
     findings = [f"raw column {c!r} present" for c in other_raw]
     findings += [f"exact age column {c!r} present" for c in age_columns]
-    value_columns = [c for c in ("subject_key", "age_bucket") if c in columns]
-    if value_columns:
-        findings += [
-            f
-            for f in personal_data_findings(frame.select(value_columns), mode)
-            if not f.startswith("raw column")
-        ]
+    # Values in every column: unkeyed subject keys, unbucketed ages, URLs, e-mails, free text.
+    values = frame.drop(id_columns + age_columns + other_raw)
+    findings += [
+        f for f in personal_data_findings(values, mode) if not f.startswith(("raw column", "exact age"))
+    ]
     reported: list[str] = []
     if mode == "identifiable":
         reported = [f"raw id column {c!r}" for c in id_columns]

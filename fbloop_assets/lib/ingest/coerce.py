@@ -18,7 +18,14 @@ from fbloop_assets.lib.ingest.landing import COLUMNS, UTC_DATETIME, Column, Reas
 
 _TRUE = ("true", "t", "yes", "y", "1")
 _FALSE = ("false", "f", "no", "n", "0")
+_BOOLEANS = {t: True for t in _TRUE} | {f: False for f in _FALSE}
 _SHOWN_CHARS = 60
+# What nearly every writer emits (UTC with a Z, `isoformat` style): parsed first, in one pass; only
+# the values it misses are tried against every RFC 3339 form (`parse_rfc3339`), which costs about
+# twice as much per value (the Z rewrite and two formats) and was the largest part of typing a
+# day's conversion CSV.
+_COMMON_RFC3339 = "%Y-%m-%dT%H:%M:%S%.fZ"
+_TYPED = "__typed_"
 
 
 def type_name(dtype: pl.DataType) -> str:
@@ -48,16 +55,19 @@ def parse_rfc3339(text: pl.Expr) -> pl.Expr:
     )
 
 
+def _common_rfc3339(text: pl.Expr) -> pl.Expr:
+    return text.str.to_datetime(_COMMON_RFC3339, strict=False, time_unit="us").dt.replace_time_zone("UTC")
+
+
 def _from_text(text: pl.Expr, target: pl.DataType) -> pl.Expr:
     if target == pl.String():
         return text
     if target == UTC_DATETIME:
-        return parse_rfc3339(text)
+        return _common_rfc3339(text)  # the other forms: `_other_timestamp_forms`
     if target == pl.Date():
         return text.str.to_date("%Y-%m-%d", strict=False)
     if target == pl.Boolean():
-        low = text.str.to_lowercase()
-        return pl.when(low.is_in(_TRUE)).then(True).when(low.is_in(_FALSE)).then(False).otherwise(None)
+        return text.str.to_lowercase().replace_strict(_BOOLEANS, default=None, return_dtype=pl.Boolean)
     return text.cast(target, strict=False)
 
 
@@ -106,26 +116,46 @@ def _shown(name: str, dtype: pl.DataType) -> pl.Expr:
     return text.str.slice(0, _SHOWN_CHARS).str.replace_all(r"[\r\n\t]", " ")
 
 
+def _present(name: str, raw_dtype: pl.DataType) -> pl.Expr:
+    column = pl.col(name)
+    return blank_to_null(column).is_not_null() if raw_dtype == pl.String() else column.is_not_null()
+
+
+def _other_timestamp_forms(frame: pl.DataFrame, raw_schema: pl.Schema, source: str) -> pl.DataFrame:
+    """Timestamps of text columns that the common form missed, parsed by every RFC 3339 form."""
+    for col in COLUMNS[source]:
+        if col.dtype != UTC_DATETIME or raw_schema.get(col.name) != pl.String():
+            continue
+        typed = _TYPED + col.name
+        missed = frame.select(_present(col.name, pl.String()) & pl.col(typed).is_null()).to_series()
+        if not missed.any():
+            continue
+        rows = missed.arg_true()
+        text = frame[col.name].gather(rows)
+        parsed = pl.select(parse_rfc3339(blank_to_null(pl.lit(text)))).to_series()
+        frame = frame.with_columns(frame[typed].scatter(rows, parsed))
+    return frame
+
+
 def coerce(raw: pl.DataFrame, source: str) -> tuple[pl.DataFrame, pl.Series]:
     """Type ``raw`` to the source's contract; also return, per row, the first malformed-value reason."""
     typed: list[pl.Expr] = []
     malformed: list[pl.Expr] = []
     for col in COLUMNS[source]:
         if col.name not in raw.columns:
-            typed.append(pl.lit(None, dtype=col.dtype).alias(col.name))
+            typed.append(pl.lit(None, dtype=col.dtype).alias(_TYPED + col.name))
             continue
         raw_dtype = raw.schema[col.name]
-        parsed = _parse(pl.col(col.name), raw_dtype, col)
-        present = (
-            blank_to_null(pl.col(col.name)).is_not_null()
-            if raw_dtype == pl.String()
-            else pl.col(col.name).is_not_null()
-        )
-        typed.append(parsed)
+        typed.append(_parse(pl.col(col.name), raw_dtype, col).alias(_TYPED + col.name))
         text = f"{Reason.MALFORMED_VALUE}: {col.name}='{{}}' is not {type_name(col.dtype)}"
         shown = _shown(col.name, raw_dtype)
-        malformed.append(pl.when(present & parsed.is_null()).then(pl.format(text, shown)))
+        failed = _present(col.name, raw_dtype) & pl.col(_TYPED + col.name).is_null()
+        malformed.append(pl.when(failed).then(pl.format(text, shown)))
     reason = pl.coalesce(malformed) if malformed else pl.lit(None, pl.String)
     # with_columns, not select: literals (columns the file lacks) take the frame's height
-    out = raw.with_columns(*typed, reason.alias("_malformed"))
-    return out.select(c.name for c in COLUMNS[source]), out["_malformed"].alias("reason")
+    out = _other_timestamp_forms(raw.with_columns(*typed), raw.schema, source).with_columns(
+        reason.alias("_malformed")
+    )
+    return out.select(pl.col(_TYPED + c.name).alias(c.name) for c in COLUMNS[source]), out[
+        "_malformed"
+    ].alias("reason")

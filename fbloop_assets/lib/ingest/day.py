@@ -145,11 +145,28 @@ _PRIORITY = {
 }
 
 
+def later_copies(ids: pl.Series) -> pl.Series:
+    """True for each non-null id already seen earlier in ``ids``: ``~is_first_distinct()``, faster.
+
+    polars' hash-table ``is_first_distinct`` took a third of a 10M-signal day's ingestion; sorting
+    the ids' 64-bit hashes costs a fraction of it, and only the rows whose hash repeats (every copy
+    of a repeated id, and any colliding pair) are compared exactly, in their original order.
+    """
+    hashes = ids.hash(seed=0)
+    ordered = hashes.sort()
+    repeated = ordered.filter(ordered == ordered.shift(1)).unique()
+    flags = pl.repeat(False, ids.len(), dtype=pl.Boolean, eager=True).alias(ids.name)
+    if repeated.is_empty():
+        return flags
+    rows = hashes.is_in(repeated.implode()).arg_true()
+    candidates = ids.gather(rows)
+    return flags.scatter(rows, candidates.is_not_null() & ~candidates.is_first_distinct())
+
+
 def split_duplicates(typed: pl.DataFrame, source: str, stage: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split valid rows into (first copies, later copies of the same id), in file and row order."""
     id_col = ID_COLUMN[source]
-    is_dup = pl.col(id_col).is_not_null() & ~pl.col(id_col).is_first_distinct()
-    flags = typed.select(is_dup.alias("_dup")).to_series()
+    flags = later_copies(typed[id_col])
     if not flags.any():
         return typed, empty_rejects()
     dups = typed.filter(flags)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,6 +36,28 @@ from fbloop_assets.lib.weights.registry import Registry, moves_table
 log = logging.getLogger("fbloop.serving")
 SNAPSHOTS = ("campaigns", "creators", "creator_performance")
 CONTEXT_POLL_SECONDS = 10.0  # a new snapshot lands once a day; 10 s of polling costs a few stat calls
+
+
+@dataclass(frozen=True)
+class PooledContext(ScoringContext):
+    """A scoring context that keeps each campaign's eligible pool and φ once computed.
+
+    A pool depends only on the snapshots, not on the weights, so it is computed once per context
+    (by `LiveServing.refresh_context`, off the request path) and a request only pays ``w · φ``
+    and its draw. The arrays are shared read-only between requests.
+    """
+
+    pools: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def of(cls, context: ScoringContext) -> PooledContext:
+        return cls(campaigns=context.campaigns, catalog=context.catalog, sources=context.sources)
+
+    def pool(self, campaign_id: str) -> tuple[np.ndarray, np.ndarray]:
+        found = self.pools.get(campaign_id)
+        if found is None:  # two threads may both compute it: the same arrays, no harm
+            found = self.pools[campaign_id] = super().pool(campaign_id)
+        return found
 
 
 @dataclass(frozen=True)
@@ -82,7 +104,7 @@ class LiveServing:
         self._last_move: int | None = -1
         self._arms: Arms | None = None
         self._context_key: tuple = ()
-        self._context: ScoringContext | None = None
+        self._context: PooledContext | None = None
         self._stop = threading.Event()
 
     # weights
@@ -114,7 +136,9 @@ class LiveServing:
         key = self._snapshot_key(now)
         if key == self._context_key and self._context is not None:
             return False
-        context = ScoringContext.from_lake(self.lake, now.date())
+        context = PooledContext.of(ScoringContext.from_lake(self.lake, now.date()))
+        for campaign_id in context.campaigns:
+            context.pool(campaign_id)
         with self._lock:
             self._context, self._context_key = context, key
         log.info("scoring context rebuilt from %s", context.sources)

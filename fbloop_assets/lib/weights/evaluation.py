@@ -4,24 +4,23 @@
   judged items are the distinct creators reviewers labeled for it, with gain = the share of
   their labels that said useful (graded, in [0, 1]); the weights rank those creators by their
   score as served. A creator counts as relevant for precision when at least half the labels
-  said useful. Campaigns without any relevant creator have no NDCG and are counted, not averaged.
-- **IPS and SNIPS** estimates of conversions and engagements per slate, had the weights served
-  the logged requests. The target probability of each logged (rank, creator) is the
-  Plackett-Luce probability that the weights' policy (same temperature, scores standardized over
-  the campaign's pool as `serve` does) picks that creator at that rank given the creators logged
-  above it; the importance weight is that over the logged
-  propensity, capped at ``ips_clip``. IPS divides the weighted rewards by the number of slates;
-  SNIPS by the sum of the weights (times the mean slate length), which removes most of the
-  variance IPS has when weights are large, at the price of a small bias. Conversions per slate
-  grow with reach (a mega-creator's post brings more of everything), so the quality of what is
-  recommended is also estimated as SNIPS of the **conversion yield**, conversions per 1,000
-  impressions of each recommendation: what the checks compare.
+  said useful. trec_eval's rules (`trec_ranking`): ties by creator id descending, campaigns
+  without a relevant creator score 0 and are counted, only positive gains count.
+- **IPS and SNIPS** estimates of clicks, conversions and engagements per slate, had the weights
+  served the logged requests (`off_policy.weighted`, formulas in `estimators`): per-position
+  (``ips_*`` / ``snips_*``, the target's marginal Plackett-Luce probability of each creator at its
+  rank over the logging policy's, unbiased under a position-based reward) and cascade
+  (``cascade_ips_*`` / ``cascade_snips_*``, the product of the conditional ratios over ranks 1..r,
+  unbiased for rewards that depend on the creators above). Conversions per slate grow with reach
+  (a mega-creator's post brings more of everything), so the quality of what is recommended is
+  also estimated as per-position SNIPS of the **yields**, outcomes per 1,000 impressions of each
+  recommendation: what the checks compare.
 - **Exposure Gini and catalog coverage** of the rankings: each request shows the weights'
   deterministic top ``slate_size`` of its campaign's pool that day; exposure counts over every
   creator eligible for any campaign (zeros included). **New-creator share**: the share of that
   exposure going to creators absent from the logged recommendations, the loop's openness to
   creators it never showed before.
-- **Paired yields** (`paired_yields`): per logged recommendation, the importance weights of two
+- **Paired yields** (`paired_yields`): per logged recommendation, the per-position weights of two
   weight sets and the conversion yield, the input of the guards' bootstrap over slates.
 
 Every figure comes with the number of records behind it.
@@ -35,69 +34,66 @@ import numpy as np
 import polars as pl
 
 from fbloop_assets.lib.common.config import FbloopConfig
-from fbloop_assets.lib.scoring.features import FEATURES, weight_vector
+from fbloop_assets.lib.scoring.features import FEATURES
+from fbloop_assets.lib.weights.estimators import ips, snips
 from fbloop_assets.lib.weights.metrics import coverage, gini, ndcg_at_k, precision_at_k
+from fbloop_assets.lib.weights.off_policy import LoggingPolicy, scored, weighted
 
 K = 5  # NDCG@5 and precision@5, as the spec asks
+REWARDS = ("clicks", "conversions", "engagements")
+YIELDS = {"clicks": "click", "conversions": "conversion", "engagements": "engagement"}
 METRIC_NAMES = (
     "ndcg_at_5",
     "precision_at_5",
     "snips_conversion_yield",
-    "snips_conversions_per_slate",
-    "ips_conversions_per_slate",
-    "snips_engagements_per_slate",
-    "ips_engagements_per_slate",
+    "snips_click_yield",
+    "snips_engagement_yield",
+    *(f"{e}{m}_{r}_per_slate" for r in REWARDS for e in ("", "cascade_") for m in ("ips", "snips")),
     "exposure_gini",
     "catalog_coverage",
     "new_creator_share",
 )
 
 
-def _scored(frame: pl.DataFrame, weights: dict[str, float]) -> pl.DataFrame:
-    return frame.with_columns(pl.Series("s", frame.select(FEATURES).to_numpy() @ weight_vector(weights)))
+def trec_ranking(runs: pl.DataFrame, k: int, relevant_at: float = 0.5) -> dict[str, Any]:
+    """NDCG@k and P@k as trec_eval computes them, per query of ``runs`` (query, doc, gain, s).
 
-
-def ranking_metrics(examples: pl.DataFrame, k: int) -> dict[str, Any]:
-    """NDCG@k and P@k per campaign over labeled examples scored in column ``s``."""
-    labeled = examples.filter(pl.col("n_labels") > 0)
-    per_creator = labeled.group_by("campaign_id", "creator_id").agg(
-        ((pl.col("label_useful") * pl.col("n_labels")).sum() / pl.col("n_labels").sum()).alias("gain"),
-        pl.col("s").mean(),
-    )
+    trec_eval's rules: each query ranks its documents by score descending, ties by document id
+    *descending*; a document without a gain (null) is unjudged and gains 0; only positive gains
+    count, in the DCG and in the ideal (from every judged document of the query); a query
+    without a relevant document scores 0 and stays in the mean (counted in
+    ``queries_without_relevant``). A document is relevant for P@k at gain >= ``relevant_at``.
+    """
     ndcgs, precisions, without_relevant = [], [], 0
-    for _, query in per_creator.sort("campaign_id", "creator_id").group_by(
-        "campaign_id", maintain_order=True
-    ):
-        ranked = query.sort("s", descending=True, maintain_order=True)
-        gains = ranked["gain"].to_numpy()
-        value = ndcg_at_k(gains, gains, k)
-        if value is None:
-            without_relevant += 1
-            continue
-        ndcgs.append(value)
-        precisions.append(precision_at_k((gains >= 0.5).astype(np.float64), k))
+    for _, query in runs.sort("query").group_by("query", maintain_order=True):
+        ranked = query.sort("s", "doc", descending=[True, True])
+        gains = ranked["gain"].fill_null(0.0).to_numpy()
+        judged = query["gain"].drop_nulls().to_numpy()
+        value = ndcg_at_k(gains, judged, k)
+        without_relevant += value is None
+        ndcgs.append(value or 0.0)
+        precisions.append(precision_at_k((gains >= relevant_at).astype(np.float64), k))
     return {
         f"ndcg_at_{k}": float(np.mean(ndcgs)) if ndcgs else None,
         f"precision_at_{k}": float(np.mean(precisions)) if precisions else None,
-        "labeled_records": labeled.height,
         "queries": len(ndcgs),
         "queries_without_relevant": without_relevant,
     }
 
 
-def _pool_stats(pools: pl.DataFrame, temperature: float) -> pl.DataFrame:
-    """Per (serving day, campaign) pool: the score spread and log Σ exp(logit), as `serve` used them."""
-    logit = pl.col("s") / pl.col("spread") / temperature
-    return (
-        pools.with_columns(pl.col("s").std(ddof=0).over("serving_day", "campaign_id").alias("spread"))
-        .with_columns(pl.when(pl.col("spread") > 0).then(pl.col("spread")).otherwise(1.0).alias("spread"))
-        .group_by("serving_day", "campaign_id")
-        .agg(
-            pl.col("spread").first(),
-            logit.max().alias("max_logit"),
-            (logit - logit.max()).exp().sum().log().alias("log_z_shift"),
-        )
+def ranking_metrics(examples: pl.DataFrame, k: int) -> dict[str, Any]:
+    """NDCG@k and P@k (`trec_ranking`) per campaign over labeled examples scored in column ``s``.
+
+    Each campaign is a query, its documents the creators labeled for it, with gain = the share of
+    their labels that said useful and the creator's mean score.
+    """
+    labeled = examples.filter(pl.col("n_labels") > 0)
+    runs = labeled.group_by("campaign_id", "creator_id").agg(
+        ((pl.col("label_useful") * pl.col("n_labels")).sum() / pl.col("n_labels").sum()).alias("gain"),
+        pl.col("s").mean(),
     )
+    runs = runs.rename({"campaign_id": "query", "creator_id": "doc"})
+    return {**trec_ranking(runs, k), "labeled_records": labeled.height}
 
 
 def _usable(examples: pl.DataFrame) -> pl.DataFrame:
@@ -105,62 +101,46 @@ def _usable(examples: pl.DataFrame) -> pl.DataFrame:
     return examples.filter(pl.col(FEATURES[0]).is_not_null())
 
 
-def _importance_weights(
-    examples: pl.DataFrame, pools: pl.DataFrame, temperature: float, clip: float
-) -> tuple[pl.DataFrame, np.ndarray]:
-    """The examples with a pool, sorted by request and rank, and their capped importance weights.
-
-    ``s`` must be scored on both frames. The weight of each logged (rank, creator) is its
-    Plackett-Luce target probability given the creators logged above it, over the logged
-    propensity, capped at ``clip``. The one place this formula lives.
-    """
-    stats = _pool_stats(pools, temperature)
-    logit = pl.col("s") / pl.col("spread") / temperature
-    frame = (
-        examples.join(stats, on=["serving_day", "campaign_id"], how="inner")
-        .with_columns((logit - pl.col("max_logit") - pl.col("log_z_shift")).exp().alias("mass"))
-        .sort("request_id", "rank")
-        .with_columns((pl.col("mass").cum_sum().over("request_id") - pl.col("mass")).alias("above"))
-        .with_columns(
-            (pl.col("mass") / (1.0 - pl.col("above")).clip(lower_bound=pl.col("mass")))
-            .clip(1e-300, 1.0)
-            .alias("target")
-        )
-    )
-    w = np.minimum(frame["target"].to_numpy() / frame["propensity"].to_numpy(), clip)
-    return frame, w
-
-
-def _conversion_yields(frame: pl.DataFrame) -> np.ndarray:
-    """Conversions per 1,000 impressions of each recommendation (0 without impressions)."""
+def _yields(frame: pl.DataFrame, reward: str) -> np.ndarray:
+    """``reward`` per 1,000 impressions of each recommendation (0 without impressions)."""
     impressions = frame["impressions"].to_numpy()
-    conversions = frame["conversions"].to_numpy()
-    return np.where(impressions > 0, 1000.0 * conversions / np.maximum(impressions, 1.0), 0.0)
+    outcomes = frame[reward].to_numpy()
+    return np.where(impressions > 0, 1000.0 * outcomes / np.maximum(impressions, 1.0), 0.0)
 
 
-def off_policy_metrics(
-    examples: pl.DataFrame, pools: pl.DataFrame, temperature: float, clip: float
-) -> dict[str, Any]:
-    """IPS and SNIPS of conversions and engagements per slate; ``s`` scored on both frames."""
-    frame, w = _importance_weights(examples, pools, temperature, clip)
-    slates = frame["request_id"].n_unique()
-    out: dict[str, Any] = {"ope_records": frame.height, "ope_slates": slates}
-    if not frame.height:
-        for reward in ("conversions", "engagements"):
-            out[f"ips_{reward}_per_slate"] = out[f"snips_{reward}_per_slate"] = None
-        out["snips_conversion_yield"] = None
-        return out
-    per_slate = frame.height / slates
-    for reward in ("conversions", "engagements"):
-        r = frame[reward].to_numpy()
-        out[f"ips_{reward}_per_slate"] = float(np.sum(w * r) / slates)
-        out[f"snips_{reward}_per_slate"] = (
-            float(np.sum(w * r) / np.sum(w) * per_slate) if w.sum() > 0 else None
-        )
-    yields = _conversion_yields(frame)
-    out["snips_conversion_yield"] = float(np.sum(w * yields) / np.sum(w)) if w.sum() > 0 else None
-    out["mean_importance_weight"] = float(w.mean())
-    out["clipped_share"] = float(np.mean(frame["target"].to_numpy() / frame["propensity"].to_numpy() > clip))
+def _weighted(
+    examples: pl.DataFrame, pools: pl.DataFrame, config: FbloopConfig, policy: LoggingPolicy
+) -> tuple[pl.DataFrame, dict[str, float]]:
+    return weighted(
+        examples,
+        pools,
+        config.serving.temperature,
+        config.evaluation.ips_clip,
+        config.evaluation.marginal_samples,
+        policy,
+    )
+
+
+def off_policy_metrics(frame: pl.DataFrame, stderr: dict[str, float]) -> dict[str, Any]:
+    """IPS and SNIPS per slate of every outcome kind, per position and cascade, and the yields."""
+    out: dict[str, Any] = {
+        "ope_records": frame.height,
+        "ope_slates": frame["request_id"].n_unique(),
+        "ope_records_without_logging_policy": int(frame["w_position"].null_count()),
+        "marginal_stderr": max(stderr.values(), default=0.0),
+    }
+    for prefix, column in (("", "w_position"), ("cascade_", "w_cascade")):
+        part = frame.filter(pl.col(column).is_not_null())
+        w, slates = part[column].to_numpy(), part["request_id"].n_unique()
+        per_slate = part.height / slates if slates else 0.0
+        for reward in (r for r in REWARDS if r in part.columns):
+            r = part[reward].to_numpy()
+            out[f"{prefix}ips_{reward}_per_slate"] = ips(w, r, slates)
+            out[f"{prefix}snips_{reward}_per_slate"] = snips(w, r, per_slate) if slates else None
+        if not prefix:
+            for reward, name in ((r, n) for r, n in YIELDS.items() if r in part.columns):
+                out[f"snips_{name}_yield"] = snips(w, _yields(part, reward)) if slates else None
+            out["mean_importance_weight"] = float(w.mean()) if w.size else None
     return out
 
 
@@ -170,28 +150,26 @@ def paired_yields(
     examples: pl.DataFrame,
     pools: pl.DataFrame,
     config: FbloopConfig,
+    policy: LoggingPolicy | None = None,
 ) -> pl.DataFrame:
-    """Per logged recommendation: both weight sets' importance weights and its conversion yield.
+    """Per logged recommendation: both weight sets' per-position weights and its conversion yield.
 
     Columns ``request_id, w_candidate, w_production, yield`` (conversions per 1,000 impressions),
     one row per recommendation `evaluate` estimates SNIPS on, so that ``Σ w·yield / Σ w`` of an
     arm is that arm's ``snips_conversion_yield``. The guards bootstrap over its slates.
     """
+    policy = policy or LoggingPolicy()
     usable = _usable(examples).with_row_index("_row")
     arms: dict[str, pl.DataFrame] = {}
     for arm, weights in (("candidate", candidate), ("production", production)):
-        frame, w = _importance_weights(
-            _scored(usable, weights),
-            _scored(pools, weights),
-            config.serving.temperature,
-            config.evaluation.ips_clip,
-        )
-        arms[arm] = frame.select("_row", "request_id", "impressions", "conversions").with_columns(
-            pl.Series(f"w_{arm}", w)
+        frame, _ = _weighted(scored(usable, weights), scored(pools, weights), config, policy)
+        arms[arm] = frame.filter(pl.col("w_position").is_not_null()).select(
+            "_row", "request_id", "impressions", "conversions", pl.col("w_position").alias(f"w_{arm}")
         )
     paired = arms["candidate"].join(arms["production"].select("_row", "w_production"), on="_row", how="inner")
+    paired = paired.sort("request_id", "_row")
     return paired.select(
-        "request_id", "w_candidate", "w_production", pl.Series("yield", _conversion_yields(paired))
+        "request_id", "w_candidate", "w_production", pl.Series("yield", _yields(paired, "conversions"))
     )
 
 
@@ -226,16 +204,25 @@ def exposure_metrics(examples: pl.DataFrame, pools: pl.DataFrame, slate_size: in
 
 
 def evaluate(
-    weights: dict[str, float], examples: pl.DataFrame, pools: pl.DataFrame, config: FbloopConfig
+    weights: dict[str, float],
+    examples: pl.DataFrame,
+    pools: pl.DataFrame,
+    config: FbloopConfig,
+    policy: LoggingPolicy | None = None,
 ) -> dict[str, Any]:
-    """Every offline metric of ``weights`` on ``examples`` (pools: `dataset.serving_pools`)."""
+    """Every offline metric of ``weights`` on ``examples`` (pools: `dataset.serving_pools`).
+
+    ``policy``: what the logged propensities mean and the weights that served them (without it,
+    conditional logs have cascade estimates only).
+    """
+    policy = policy or LoggingPolicy()
     usable = _usable(examples)
-    scored, scored_pools = _scored(usable, weights), _scored(pools, weights)
-    ranking = ranking_metrics(scored, K)
+    target, target_pools = scored(usable, weights), scored(pools, weights)
+    frame, stderr = _weighted(target, target_pools, config, policy)
     return {
         "records": examples.height,
         "records_without_features": examples.height - usable.height,
-        **ranking,
-        **off_policy_metrics(scored, scored_pools, config.serving.temperature, config.evaluation.ips_clip),
-        **exposure_metrics(scored, scored_pools, config.serving.slate_size),
+        **ranking_metrics(target, K),
+        **off_policy_metrics(frame, stderr),
+        **exposure_metrics(target, target_pools, config.serving.slate_size),
     }

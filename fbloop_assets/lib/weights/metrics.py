@@ -1,14 +1,11 @@
-"""Offline ranking and off-policy metrics, as plain functions of arrays.
+"""Offline ranking and exposure metrics, as plain functions of arrays (off-policy ones: `estimators`).
 
 - `ndcg_at_k` follows trec_eval's ``ndcg_cut.k`` with linear gain: DCG sums ``rel_i / log2(i + 1)``
   over the first k ranked items; the ideal DCG ranks *all* judged items of the query (not only
-  the retrieved ones) by relevance. A query without any relevant item has no NDCG (None), so
-  callers leave it out of averages and count it.
+  the retrieved ones) by relevance; only positive gains count. A query without any relevant item
+  has no NDCG (None); trec_eval scores it 0 (`evaluation.trec_ranking` averages 0 and counts it).
 - `precision_at_k` follows trec_eval's ``P_k``: relevant items in the first k, divided by k even
   when fewer than k were ranked.
-- `ips` and `snips` estimate the mean reward per logged decision of a target policy from logs of
-  a behaviour policy, with importance weights ``target / logged`` clipped at ``clip`` to bound
-  their variance (clipping trades a little bias for much less variance).
 - `gini` of exposure counts over the catalog (0: every creator shown equally; towards 1: a few
   creators get all exposure) and `coverage` (share of the catalog shown at all).
 
@@ -22,7 +19,7 @@ import numpy.typing as npt
 
 
 def _dcg(gains: np.ndarray, k: int) -> float:
-    top = gains[:k]
+    top = np.maximum(gains[:k], 0.0)  # trec_eval counts only positive gains
     return float(np.sum(top / np.log2(np.arange(2, top.size + 2))))
 
 
@@ -38,29 +35,6 @@ def precision_at_k(ranked: npt.ArrayLike, k: int = 5) -> float:
     """Share of the first ``k`` ranked items that are relevant (relevance > 0), over k."""
     top = np.asarray(ranked, dtype=np.float64)[:k]
     return float(np.sum(top > 0)) / k
-
-
-def importance_weights(target: np.ndarray, logged: np.ndarray, clip: float) -> np.ndarray:
-    """``min(target / logged, clip)``; logged propensities must be positive."""
-    logged = np.asarray(logged, dtype=np.float64)
-    if (logged <= 0).any():
-        raise ValueError("logged propensities must be positive")
-    if clip <= 0:
-        raise ValueError(f"clip must be positive, got {clip}")
-    return np.minimum(np.asarray(target, dtype=np.float64) / logged, clip)
-
-
-def ips(rewards: np.ndarray, target: np.ndarray, logged: np.ndarray, clip: float = 10.0) -> float:
-    """Inverse propensity scoring: mean of ``w_i * r_i`` over the logged decisions."""
-    w = importance_weights(target, logged, clip)
-    return float(np.mean(w * np.asarray(rewards, dtype=np.float64))) if w.size else float("nan")
-
-
-def snips(rewards: np.ndarray, target: np.ndarray, logged: np.ndarray, clip: float = 10.0) -> float:
-    """Self-normalized IPS: ``sum(w_i * r_i) / sum(w_i)``; NaN when every weight is zero."""
-    w = importance_weights(target, logged, clip)
-    total = float(np.sum(w))
-    return float(np.sum(w * np.asarray(rewards, dtype=np.float64))) / total if total > 0 else float("nan")
 
 
 def gini(exposures: npt.ArrayLike) -> float:
