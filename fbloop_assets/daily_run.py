@@ -17,6 +17,7 @@ from fbloop_assets.definitions import defs
 from fbloop_assets.lib.common.lake import resolve_data_dir
 from fbloop_assets.lib.common.runlock import PartitionBusy, partition_lock
 from fbloop_assets.lib.common.store import open_data_store
+from fbloop_assets.lib.weights.decisions import Decisions
 
 JOB_NAME = "daily_feedback_loop"
 REFERENCE_JOB = "reference_data"
@@ -60,6 +61,9 @@ class DaySummary:
     # Blocking checks that failed with ERROR severity: "asset/check: why"; the steps after them
     # did not run, so production stayed as it was.
     blocked: list[str] = field(default_factory=list)
+    # The day's decision as recorded (`LoopDecision.as_dict`): production_weights', else the
+    # canary review's on a day a guard blocked; read from the typed record, not from metadata.
+    decision: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -196,6 +200,9 @@ def run_day(day: date, instance: dg.DagsterInstance | None = None, guards: bool 
         for mat in _materializations(result, node):
             values = _values(mat)
             summary.loop |= {f"{node}/{k}": values[k] for k in keys if k in values}
+    decisions = Decisions(open_data_store(resolve_data_dir()))
+    decision = decisions.get(day, "production_weights") or decisions.get(day, "canary_review")
+    summary.decision = decision.as_dict() if decision else None
     return summary
 
 

@@ -13,6 +13,7 @@ hidden relevance.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import textwrap
@@ -30,8 +31,11 @@ from fbloop_assets.daily_run import DaySummary, ingest_reference, run_day
 from fbloop_assets.lib.common.config import FbloopConfig
 from fbloop_assets.lib.common.lake import Lake
 from fbloop_assets.lib.common.store import DATABASE_URL_ENV, EMBEDDED_STORE, dispose_all
+from fbloop_assets.lib.dataset.record import DatasetRecord
 from fbloop_assets.lib.scoring.context import ScoringContext
 from fbloop_assets.lib.serving.suggest import Arms, log_served, serve_arms
+from fbloop_assets.lib.weights.decisions import Decisions
+from fbloop_assets.lib.weights.handoffs import CandidateRecord, EvaluationRecord
 from fbloop_assets.lib.weights.metrics import coverage, gini
 from fbloop_assets.lib.weights.registry import Registry, WeightsVersion
 from fbloop_assets.simulate import SimParams, Simulation
@@ -96,12 +100,27 @@ def _day_report(
     changes: int,
     recommendations_served: int,
 ) -> dict[str, Any]:
-    """The demo's report of one day: what served, what the loop decided, and the hidden truth."""
+    """The demo's report of one day: what served, what the loop decided, and the hidden truth.
+
+    Read from the stages' typed records (the day's decision, candidate, dataset, evaluation), not
+    from metadata strings; a record is missing when a guard stopped the day before its stage.
+    """
     production = registry.production()
-    loop = summary.loop
+    decisions = Decisions(registry.engine)
+    decision = decisions.get(day, "production_weights") or decisions.get(day, "canary_review")
+    fitted = CandidateRecord.read_if_present(lake, day)
+    candidate = fitted.candidate if fitted else None
+    dataset = DatasetRecord.read_if_present(lake, day)
+    manifest = json.loads((lake.root / dataset.manifest).read_text()) if dataset else {}
+    evaluation = EvaluationRecord.read_if_present(lake, day)
+    metrics = evaluation.metrics if evaluation else {}
+
+    def metric(arm: str, name: str) -> float | None:
+        return metrics.get(arm, {}).get(name)
+
     performance = _performance(lake, day)
-    candidate = loop.get("candidate_weights/candidate")
     catalog = pl.read_parquet(lake.table_path("creators", day), columns=["creator_id"])["creator_id"]
+    review = decision.review if decision else None
     return {
         "day": day.isoformat(),
         "served_by": served_by,
@@ -111,23 +130,22 @@ def _day_report(
         "production": production.version,
         "production_changed": production.version != served_by["production"],
         "production_changes": changes,
-        "promoted": bool(loop.get("production_weights/promoted")),
-        "reason": loop.get("production_weights/reason"),
-        "candidate": loop.get("candidate_weights/candidate"),
-        "staging": loop.get("production_weights/staging"),
-        "canary": loop.get("production_weights/canary"),
-        "canary_review": loop.get("production_weights/canary_review"),
-        "dataset_version": loop.get("feedback_dataset/dataset_version"),
-        "dataset_records": loop.get("feedback_dataset/dagster/row_count"),
-        "dataset_labeled": loop.get("feedback_dataset/labeled_records"),
-        "ndcg_at_5": loop.get("weights_evaluation/candidate/ndcg_at_5"),
-        "production_ndcg_at_5": loop.get("weights_evaluation/production/ndcg_at_5"),
-        "snips_conversions_per_slate": loop.get("weights_evaluation/candidate/snips_conversions_per_slate"),
-        "production_snips_conversions_per_slate": loop.get(
-            "weights_evaluation/production/snips_conversions_per_slate"
-        ),
-        "snips_conversion_yield": loop.get("weights_evaluation/candidate/snips_conversion_yield"),
-        "production_snips_conversion_yield": loop.get("weights_evaluation/production/snips_conversion_yield"),
+        "promoted": bool(decision and decision.promoted),
+        "decision": decision.outcome if decision else None,
+        "reason": decision.reason if decision and decision.stage == "production_weights" else None,
+        "candidate": (candidate or "none") if fitted else None,
+        "staging": (decision.after["staging"] or "none") if decision else None,
+        "canary": (decision.after["canary"] or "none") if decision else None,
+        "canary_review": review["detail"] if review else "none",
+        "dataset_version": dataset.version if dataset else None,
+        "dataset_records": manifest.get("record_count"),
+        "dataset_labeled": manifest.get("labeled_count"),
+        "ndcg_at_5": metric("candidate", "ndcg_at_5"),
+        "production_ndcg_at_5": metric("production", "ndcg_at_5"),
+        "snips_conversions_per_slate": metric("candidate", "snips_conversions_per_slate"),
+        "production_snips_conversions_per_slate": metric("production", "snips_conversions_per_slate"),
+        "snips_conversion_yield": metric("candidate", "snips_conversion_yield"),
+        "production_snips_conversion_yield": metric("production", "snips_conversion_yield"),
         "true_ndcg_at_5": true_ndcg(sim.world, production.weights, performance, day),
         # what the day's fit would serve: attacks show here before any canary stops them
         "candidate_true_ndcg_at_5": (

@@ -29,6 +29,7 @@ from fbloop_assets.lib.common.config import load_config
 from fbloop_assets.lib.common.lake import Lake
 from fbloop_assets.lib.common.store import open_data_store
 from fbloop_assets.lib.dataset.build import build_dataset
+from fbloop_assets.lib.dataset.derivation import derivation_code_version
 from fbloop_assets.lib.dataset.record import DatasetRecord
 from fbloop_assets.lib.scoring.context import ScoringContext
 from fbloop_assets.lib.serving.slate_log import SlateLog
@@ -204,6 +205,11 @@ def test_the_same_inputs_give_the_same_dataset_version(in_loop_env: ProjectRun) 
     first = build_dataset(lake, LAST_DAY, config)
     again = build_dataset(lake, LAST_DAY, config)
     assert first.version == again.version and first.version.startswith("ds-")
+    # the same inputs derived by changed code are a new version, not the old folder
+    assert first.manifest["derivation_code_version"] == derivation_code_version()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("fbloop_assets.lib.dataset.build.derivation_code_version", lambda: "dc-changed")
+        assert build_dataset(lake, LAST_DAY, config).version != first.version
     manifest = first.manifest
     assert manifest["record_count"] == first.examples().height > 0
     assert manifest["serving_days"] == ["2026-01-02", "2026-01-03", "2026-01-04"]

@@ -80,6 +80,21 @@ def fourteen_days(
 
 
 @pytest.mark.slow
+def test_a_clean_demo_leaves_no_failed_run_and_a_decision_every_day(
+    fourteen_days: ProjectRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for k, v in fourteen_days.env.items():
+        monkeypatch.setenv(k, v)
+    instance = dg.DagsterInstance.get()
+    assert instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE])) == []
+    days = [(START + timedelta(days=i)).isoformat() for i in range(DAYS)]
+    materialized = instance.get_materialized_partitions(dg.AssetKey("production_weights"))
+    assert sorted(materialized) == days
+    decided = [d.day for d in Decisions.of(fourteen_days.lake).all() if d.stage == "production_weights"]
+    assert decided == days
+
+
+@pytest.mark.slow
 def test_rerunning_finished_days_never_changes_the_registry(
     fourteen_days: ProjectRun, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -100,6 +115,7 @@ def test_rerunning_finished_days_never_changes_the_registry(
             decision = first[day.isoformat()]
             assert summary.loop["production_weights/production"] == decision.after["production"]
             assert summary.loop["production_weights/reason"] == decision.reason
+            assert summary.decision == decision.as_dict()
         assert _snapshot(fourteen_days) == before
     # the newest day's production is what production is now
     assert (

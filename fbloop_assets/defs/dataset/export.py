@@ -8,7 +8,7 @@ import polars as pl
 from fbloop_assets.defs.metadata import check_result, column_schema, partition_day
 from fbloop_assets.defs.partitions import daily_partitions
 from fbloop_assets.defs.resources import FbloopResource
-from fbloop_assets.lib.common.store import current_actor, open_data_store
+from fbloop_assets.lib.common.store import current_actor
 from fbloop_assets.lib.dataset.export import EXPORT_SCHEMA
 from fbloop_assets.lib.dataset.export_audit import ExportRequest, checked_export
 
@@ -74,7 +74,7 @@ def feedback_export(
         request,
         mode=settings.privacy.mode,
         group=settings.export.group,
-        engine=open_data_store(lake.root),
+        engine=fbloop.store(),
         actor=current_actor(),
         via=f"asset feedback_export, run {context.run.run_id}",
         now=datetime.now(UTC),

@@ -160,7 +160,10 @@ def _normalized_result(
             "path": dg.MetadataValue.path(str(path)),
         },
         data_version=dg.DataVersion(frame_fingerprint(written)),
-        check_results=[privacy_check, expectations_result(validation, guards_enabled=config.guards.enabled)],
+        check_results=[
+            privacy_check,
+            expectations_result(validation, guards_enabled=config.guards.enabled, partition=day.isoformat()),
+        ],
     )
 
 
@@ -181,11 +184,19 @@ def no_personal_data(lake: Lake, day: date, mode: str) -> dg.AssetCheckResult:
         passed=not findings,
         severity=dg.AssetCheckSeverity.ERROR,
         description="; ".join(findings) if findings else None,
-        metadata={"privacy_mode": mode, "findings": dg.MetadataValue.json(findings)},
+        metadata={
+            "partition": day.isoformat(),
+            "value": dg.MetadataValue.float(float(len(findings))),  # findings; none allowed
+            "threshold": dg.MetadataValue.float(0.0),
+            "privacy_mode": mode,
+            "findings": dg.MetadataValue.json(findings),
+        },
     )
 
 
-def expectations_result(validation: FeedbackValidation, guards_enabled: bool) -> dg.AssetCheckResult:
+def expectations_result(
+    validation: FeedbackValidation, guards_enabled: bool, partition: str = ""
+) -> dg.AssetCheckResult:
     """The `expectations` check: ERROR when the suite fails (WARN with guards off), counts and Data Docs."""
     failed: list[list[object]] = [
         [f.expectation, f.column, f.unexpected_count, f.reason] for f in validation.failures
@@ -197,6 +208,9 @@ def expectations_result(validation: FeedbackValidation, guards_enabled: bool) ->
         severity=dg.AssetCheckSeverity.ERROR if guards_enabled else dg.AssetCheckSeverity.WARN,
         description=None if validation.success else "; ".join(f.reason for f in validation.failures),
         metadata={
+            "partition": partition,
+            "value": dg.MetadataValue.float(float(validation.unsuccessful)),  # failed expectations
+            "threshold": dg.MetadataValue.float(0.0),
             "evaluated": validation.evaluated,
             "successful": validation.successful,
             "failed": validation.unsuccessful,

@@ -10,7 +10,6 @@ from fbloop_assets.defs.partitions import daily_partitions
 from fbloop_assets.defs.resources import FbloopResource
 from fbloop_assets.lib.common.lake import Lake, days_ending, frame_fingerprint, write_parquet
 from fbloop_assets.lib.common.outcome import enforce, held_back_warns
-from fbloop_assets.lib.common.store import open_data_store
 from fbloop_assets.lib.dataset.build import drop_held_back
 from fbloop_assets.lib.feedback.guards import (
     COUNTS_SCHEMA,
@@ -134,7 +133,7 @@ def held_back_feedback(context: dg.AssetExecutionContext, fbloop: FbloopResource
     anomalies = outcome_anomalies(pl.read_parquet(day_counts), trailing, feedback, guards.anomalies)
     results = [labels, anomalies]
     flagged = pl.concat([empty_held_back(), *(r.held_back for r in results if guards.enabled)])
-    releases = releases_of(open_data_store(lake.root), day) if flagged.height else []
+    releases = releases_of(fbloop.store(), day) if flagged.height else []
     held, released = apply_releases(flagged, releases)
     path = write_parquet(held, lake.table_path("held_back_feedback", day))
     outcomes = [held_back_warns(enforce(r.outcome, guards.enabled)) for r in results]

@@ -10,6 +10,7 @@ from datetime import date
 from typing import Any
 
 import dagster as dg
+import sqlalchemy as sa
 
 from fbloop_assets.defs.metadata import column_schema, counts_table, partition_day
 from fbloop_assets.defs.partitions import daily_partitions
@@ -17,7 +18,6 @@ from fbloop_assets.defs.resources import FbloopResource
 from fbloop_assets.lib.common.agreement import label_agreement
 from fbloop_assets.lib.common.lake import Lake, frame_fingerprint, write_parquet
 from fbloop_assets.lib.common.privacy import aggregated_at_ingestion
-from fbloop_assets.lib.common.store import open_data_store
 from fbloop_assets.lib.common.suppression import suppressed, suppressed_rows
 from fbloop_assets.lib.ingest.day import DayIngest, ingest_day
 from fbloop_assets.lib.ingest.store_labels import add_store_labels
@@ -64,13 +64,13 @@ _DESCRIPTIONS = {
 
 
 def _with_label_store(
-    lake: Lake, day: date, stage: str, landed: DayIngest
+    lake: Lake, engine: sa.Engine, day: date, stage: str, landed: DayIngest
 ) -> tuple[DayIngest, dict[str, Any], str]:
     """Add the store's labels of ``day``, write its retractions, measure agreement.
 
     Returns the labels, metadata, and a data-version suffix that changes with the retractions.
     """
-    store = LabelStore(open_data_store(lake.root), served=frozenset())
+    store = LabelStore(engine, served=frozenset())
     labels, retractions = store.events_recorded_on(day)
     result = add_store_labels(landed, labels, store.rejects_recorded_on(day), day, stage)
     retractions_path = write_parquet(retractions, lake.table_path("label_retractions", day))
@@ -93,9 +93,9 @@ def _with_label_store(
     )
 
 
-def _without_suppressed(lake: Lake, landed: DayIngest, key: bytes) -> tuple[DayIngest, dict[str, Any]]:
+def _without_suppressed(engine: sa.Engine, landed: DayIngest, key: bytes) -> tuple[DayIngest, dict[str, Any]]:
     """Drop the signals of subjects erased or whose consent was withdrawn (`fbloop erase`, `consent`)."""
-    drop = suppressed_rows(landed.valid["subject_id"], key, suppressed(open_data_store(lake.root)))
+    drop = suppressed_rows(landed.valid["subject_id"], key, suppressed(engine))
     kept = replace(landed, valid=landed.valid.filter(~drop))
     return kept, {"suppressed_subject_rows": int(drop.sum())}
 
@@ -117,14 +117,14 @@ def _ingestion_asset(asset_name: str, source: str, description: str) -> dg.Asset
         extra: dict[str, Any] = {}
         version = ""
         if source == "labels":
-            result, extra, version = _with_label_store(lake, day, asset_name, result)
+            result, extra, version = _with_label_store(lake, fbloop.store(), day, asset_name, result)
         if source == "outcome_signals":
-            result, suppressed_meta = _without_suppressed(lake, result, fbloop.pseudonym_key())
+            result, suppressed_meta = _without_suppressed(fbloop.store(), result, fbloop.pseudonym_key())
             extra |= suppressed_meta
         if source in ("outcome_signals", "labels") and fbloop.config().privacy.mode == "aggregated":
             result = replace(result, valid=aggregated_at_ingestion(result.valid))
         if source == "recommendations":
-            logged = SlateLog(open_data_store(lake.root)).on_day(day)
+            logged = SlateLog(fbloop.store()).on_day(day)
             result = add_logged_slates(result, logged, day, asset_name)
             extra["slate_log_rows"] = logged.height
         if not result.files:

@@ -12,7 +12,6 @@ from fbloop_assets.defs.metadata import md_table, partition_day
 from fbloop_assets.defs.partitions import daily_partitions
 from fbloop_assets.defs.resources import FbloopResource
 from fbloop_assets.lib.common.lake import Lake, days_ending, frame_fingerprint, write_json, write_parquet
-from fbloop_assets.lib.common.store import open_data_store
 from fbloop_assets.lib.dataset.build import load_dataset, serving_window
 from fbloop_assets.lib.dataset.record import DatasetRecord
 from fbloop_assets.lib.scoring.features import CreatorFeatures
@@ -122,7 +121,7 @@ def campaign_tuning_suggestions(
     if not campaigns_path.exists() or not creators_path.exists():
         raise dg.Failure(f"campaigns or creators are not materialized for {day}: materialize them first")
     catalog = CreatorFeatures.build(pl.read_parquet(creators_path))
-    engine = open_data_store(lake.root)
+    engine = fbloop.store()
     campaigns = pl.read_parquet(campaigns_path)
     record = policy.tune_day(day, campaigns, results, catalog, decisions(engine), config, missing)
     new = save_suggestions(engine, policy.suggestions_of(record))

@@ -69,7 +69,7 @@ def candidate_weights(context: dg.AssetExecutionContext, fbloop: FbloopResource)
     config = fbloop.config()
     dataset_record = DatasetRecord.read(lake, day)
     dataset = load_dataset(lake, dataset_record.version)
-    registry = Registry.of(lake)
+    registry = Registry(fbloop.store())
     production = registry.production_before(day)
     # a dataset that failed a check (too little evidence) is not fitted on: production stays
     unfit = [f"{c['name']}: {c['detail']}" for c in dataset_record.checks if c["verdict"] == "fail"]
@@ -173,7 +173,7 @@ def weights_evaluation(context: dg.AssetExecutionContext, fbloop: FbloopResource
     config = fbloop.config()
     candidate_record = CandidateRecord.read(lake, day)
     dataset = load_dataset(lake, candidate_record.dataset_version)
-    registry = Registry.of(lake)
+    registry = Registry(fbloop.store())
     production = registry.production_before(day)
     examples = dataset.examples()
     holdout = examples.filter(pl.col("holdout"))

@@ -90,7 +90,7 @@ def canary_review(context: dg.AssetExecutionContext, fbloop: FbloopResource) -> 
     """
     day = partition_day(context)
     lake = fbloop.lake()
-    registry = Registry.of(lake)
+    registry = Registry(fbloop.store())
 
     def decide() -> Decided:
         try:
@@ -135,7 +135,7 @@ def production_weights(context: dg.AssetExecutionContext, fbloop: FbloopResource
     lake = fbloop.lake()
     config = fbloop.config()
     candidate = EvaluationRecord.read(lake, day).candidate
-    registry = Registry.of(lake)
+    registry = Registry(fbloop.store())
     decisions = Decisions(registry.engine)
     review = decisions.get(day, "canary_review")
     if review is None:

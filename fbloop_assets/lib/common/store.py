@@ -29,9 +29,18 @@ _engines: dict[str, sa.Engine] = {}
 _lock = threading.Lock()
 
 
+def embedded_url(data_dir: Path) -> str:
+    """The embedded default: the SQLite file in the data directory."""
+    return f"sqlite:///{data_dir / EMBEDDED_STORE}"
+
+
 def database_url(data_dir: Path) -> str:
-    """``$FBLOOP_DATABASE_URL``, else the SQLite file in the data directory."""
-    return os.environ.get(DATABASE_URL_ENV) or f"sqlite:///{data_dir / EMBEDDED_STORE}"
+    """For the command line and the web app: ``$FBLOOP_DATABASE_URL``, else `embedded_url`.
+
+    Dagster runs do not come here: they get the database from the `fbloop` resource's
+    ``database_url`` (`defs.resources`), which Dagster shows and tests replace.
+    """
+    return os.environ.get(DATABASE_URL_ENV) or embedded_url(data_dir)
 
 
 def _sqlite_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]

@@ -20,8 +20,9 @@ instead, as a naive loop's would: the experiment's unguarded arm.) Each example 
 - ``holdout``: whether its request falls into the evaluation share (a stable hash of the request
   id), so fitting and offline evaluation never see the same slate.
 
-The version is a content address over the input files (their SHA-256) and the derivation
-parameters, so the same inputs give the same version. The manifest records the partitions read,
+The version is a content address over the input files (their SHA-256), the derivation
+parameters and the derivation code version (`derivation`), so the same inputs give the same
+version and a changed derivation a new one. The manifest records the partitions read,
 the partitions missing (a gap after the asset's first partition; days before it are listed
 apart as before the start), the input file hashes, the parameters, counts and the creation time.
 """
@@ -40,6 +41,7 @@ import polars as pl
 
 from fbloop_assets.lib.common.config import FbloopConfig
 from fbloop_assets.lib.common.lake import Lake, days_between, days_ending, write_json, write_parquet
+from fbloop_assets.lib.dataset.derivation import derivation_code_version
 from fbloop_assets.lib.dataset.examples import (
     OUTCOME_COLUMNS,
     SERVED_COLUMNS,
@@ -163,7 +165,8 @@ def build_dataset(lake: Lake, day: date, config: FbloopConfig) -> FeedbackDatase
             else:
                 missing.setdefault(asset, []).append(d.isoformat())
     params = derivation_parameters(day, config)
-    canonical = json.dumps({"inputs": hashes, "parameters": params}, sort_keys=True)
+    code = derivation_code_version()
+    canonical = json.dumps({"inputs": hashes, "parameters": params, "code": code}, sort_keys=True)
     version = DATASET_VERSION_PREFIX + hashlib.sha256(canonical.encode()).hexdigest()[:12]
     folder = lake.root / "datasets" / version
     examples_path = folder / "examples.parquet"
@@ -198,6 +201,7 @@ def build_dataset(lake: Lake, day: date, config: FbloopConfig) -> FeedbackDatase
         "partitions_before_start": before_start,
         "input_files": hashes,
         "derivation_parameters": params,
+        "derivation_code_version": code,
         "record_count": examples.height,
         "labeled_count": int((examples["n_labels"] > 0).sum()),
         "labels_retracted": _count(scan("label_retractions")),
