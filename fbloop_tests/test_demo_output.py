@@ -58,6 +58,8 @@ def test_the_report_can_leave_out_the_days_a_terminal_already_showed() -> None:
         "initial_weights_with_final_features": {"true_ndcg_at_5": 0.85},
         "true_ndcg_lift": 0.0,
         "true_ndcg_lift_from_reweighting": 0.0,
+        "ceiling": {"true_ndcg_at_5": 0.95},
+        "share_of_ceiling": 0.8 / 0.95,
         "production_changes": 0,
         "first_day": ends,
         "last_day": ends,
