@@ -21,7 +21,7 @@ from fbloop_assets.daily_run import run_day
 from fbloop_assets.lib.common.store import open_data_store
 from fbloop_assets.lib.weights.decisions import Decisions
 from fbloop_assets.lib.weights.registry import Registry
-from fbloop_tests.conftest import ProjectRun, project_env
+from fbloop_tests.conftest import ProjectRun, _fresh_database, project_env
 
 # Scaled down as in test_loop: datasets from day 3 on, a canary reviewed after 2 days.
 LOOP_CONFIG = """
@@ -67,9 +67,10 @@ def fourteen_days(
 ) -> Iterator[ProjectRun]:
     root = tmp_path_factory.mktemp(f"rerun-{request.param}")
     env = project_env(root, LOOP_CONFIG)
-    with pytest.MonkeyPatch.context() as mp:
+    with pytest.MonkeyPatch.context() as mp, contextlib.ExitStack() as stack:
         if request.param == "postgres":
-            env["FBLOOP_DATABASE_URL"] = request.getfixturevalue("postgres_url")
+            # a database of its own: the session's `postgres_url` already holds other tests' loops
+            env["FBLOOP_DATABASE_URL"] = stack.enter_context(_fresh_database())
         for k, v in env.items():
             mp.setenv(k, v)
         out = io.StringIO()
