@@ -28,18 +28,8 @@ from fbloop_assets.lineage import InstanceEventLog
 from fbloop_assets.web.app import create_app
 from fbloop_tests.conftest import TEST_KEY_HEX
 from fbloop_tests.labeling import PASSWORD, SECRET, served_app, token_of
+from fbloop_tests.test_audit import CONFIG  # the same small loop as the CLI audit test
 from fbloop_tests.test_labels_browser import CHROMIUM, FLAGS, _require_chromium
-
-CONFIG = """
-[attribution_windows_days]
-conversion = 2.0
-[dataset]
-window_days = 2
-[guards.evidence]
-min_records = 100
-min_labeled = 5
-min_segment_records = 10
-"""
 
 
 @dataclass

@@ -22,25 +22,8 @@ from fbloop_assets.lib.common.store import open_data_store
 from fbloop_assets.lib.weights.decisions import Decisions
 from fbloop_assets.lib.weights.registry import Registry
 from fbloop_tests.conftest import ProjectRun, _fresh_database, project_env
+from fbloop_tests.test_loop import LOOP_CONFIG  # scaled down: datasets from day 3, canary after 2 days
 
-# Scaled down as in test_loop: datasets from day 3 on, a canary reviewed after 2 days.
-LOOP_CONFIG = """
-[attribution_windows_days]
-conversion = 2.0
-[dataset]
-window_days = 3
-[guards.evidence]
-min_records = 500
-min_labeled = 20
-min_segment_records = 50
-[guards.regression]
-snips_tolerance = 0.5
-[canary]
-share = 0.5
-days = 2
-min_slates = 20
-tolerance = 0.5
-"""
 START = date(2026, 1, 1)
 DAYS = 14
 RERUN = [START + timedelta(days=i) for i in range(8, DAYS)]  # days 9-14
