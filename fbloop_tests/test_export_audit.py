@@ -18,7 +18,9 @@ from fbloop_tests.test_export import DAY1, DAY2, NOW, outcome, write_day
 
 def _export(lake: Lake, tmp_path: Path) -> tuple[CheckedExport, list[dict[str, Any]]]:
     engine = open_store(f"sqlite:///{tmp_path / 'store.sqlite'}")
-    request = ExportRequest(end_day=DAY2, days_back=2, min_feedback_fields=1, fmt="csv", out_dir=tmp_path / "exports")
+    request = ExportRequest(
+        end_day=DAY2, days_back=2, min_feedback_fields=1, fmt="csv", out_dir=tmp_path / "exports"
+    )
     result = checked_export(
         lake, request, mode="pseudonymized", group="", engine=engine, actor="ana", via="cli", now=NOW
     )
@@ -47,7 +49,9 @@ def test_a_clean_export_is_written_secured_and_recorded(lake: Lake, tmp_path: Pa
 def test_an_export_holding_personal_data_is_deleted_and_recorded_as_refused(
     lake: Lake, tmp_path: Path, hostile: dict[str, str]
 ) -> None:
-    write_day(lake, DAY1, [outcome("signal:1", event_type="click", **hostile), outcome("signal:2", rec="rec-2")])
+    write_day(
+        lake, DAY1, [outcome("signal:1", event_type="click", **hostile), outcome("signal:2", rec="rec-2")]
+    )
     result, records = _export(lake, tmp_path)
     assert result.outcome.failed
     assert not result.stats.file.exists()
