@@ -14,10 +14,11 @@ from typing import Any
 import dagster as dg
 
 from fbloop_assets.definitions import defs
-from fbloop_assets.lib.common.lake import resolve_data_dir
+from fbloop_assets.lib.common.lake import Lake, resolve_data_dir
 from fbloop_assets.lib.common.runlock import PartitionBusy, partition_lock
 from fbloop_assets.lib.common.store import open_data_store
 from fbloop_assets.lib.weights.decisions import Decisions
+from fbloop_assets.lib.weights.outcome import loop_outcome
 
 JOB_NAME = "daily_feedback_loop"
 REFERENCE_JOB = "reference_data"
@@ -57,6 +58,8 @@ class DaySummary:
     quarantined: dict[str, int] = field(default_factory=dict)
     feedback: dict[str, int] = field(default_factory=dict)
     checks: dict[str, str] = field(default_factory=dict)
+    # What the loop made of the day (`LoopOutcome.as_dict`): dataset, candidate, evaluation,
+    # decisions, read from the typed records of the assets this run materialized.
     loop: dict[str, Any] = field(default_factory=dict)
     # Blocking checks that failed with ERROR severity: "asset/check: why"; the steps after them
     # did not run, so production stayed as it was.
@@ -196,28 +199,9 @@ def run_day(day: date, instance: dg.DagsterInstance | None = None, guards: bool 
             if evaluation.blocking:
                 cause = evaluation.description or "see its metadata"
                 summary.blocked.append(f"{evaluation.asset_key.to_user_string()}/{name}: {cause}")
-    for node, keys in _LOOP_VALUES.items():
-        for mat in _materializations(result, node):
-            values = _values(mat)
-            summary.loop |= {f"{node}/{k}": values[k] for k in keys if k in values}
+    ran = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events() if e.asset_key}
     decisions = Decisions(open_data_store(resolve_data_dir()))
     decision = decisions.get(day, "production_weights") or decisions.get(day, "canary_review")
     summary.decision = decision.as_dict() if decision else None
+    summary.loop = loop_outcome(Lake(resolve_data_dir()), day, ran, decisions).as_dict()
     return summary
-
-
-_LOOP_VALUES: dict[str, tuple[str, ...]] = {
-    "feedback_dataset": ("dataset_version", "dagster/row_count", "labeled_records"),
-    "candidate_weights": ("candidate",),
-    "weights_evaluation": (
-        "candidate/ndcg_at_5",
-        "production/ndcg_at_5",
-        "candidate/snips_conversions_per_slate",
-        "production/snips_conversions_per_slate",
-        "candidate/snips_conversion_yield",
-        "production/snips_conversion_yield",
-    ),
-    # on a day a guard blocked, production_weights does not run, but the canary is still reviewed
-    "canary_review": ("promoted", "reason", "review"),
-    "production_weights": ("production", "staging", "canary", "promoted", "reason", "canary_review"),
-}

@@ -50,8 +50,8 @@ def check_tiny_day(summary_dict: dict, lake: Lake) -> None:
         "exposure": "warned",
     }
     assert summary_dict["blocked"] == []
-    assert summary_dict["loop"]["production_weights/production"] == "w0"
-    assert summary_dict["loop"]["production_weights/promoted"] is False
+    assert summary_dict["loop"]["production"]["after"]["production"] == "w0"
+    assert summary_dict["loop"]["production"]["promoted"] is False
     quarantine = pl.read_parquet(lake.table_path("quarantine", date.fromisoformat(DAY)))
     assert quarantine.select("source", "landing_row", "reason_code").rows() == [
         ("labels", 3, "duplicate"),

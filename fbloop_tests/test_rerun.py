@@ -30,6 +30,16 @@ RERUN = [START + timedelta(days=i) for i in range(8, DAYS)]  # days 9-14
 TABLES = ("weights_versions", "weights_evaluations", "alias_moves", "loop_decisions")
 
 
+def _materialized(instance: dg.DagsterInstance, asset: str, day: date) -> dict[str, Any]:
+    """The metadata of ``asset``'s newest materialization for ``day``: what the UI shows."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[day.isoformat()]), limit=1
+    ).records
+    materialization = records[0].asset_materialization
+    assert materialization is not None
+    return {k: v.value for k, v in materialization.metadata.items()}
+
+
 def _snapshot(run: ProjectRun) -> dict[str, Any]:
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
@@ -97,8 +107,10 @@ def test_rerunning_finished_days_never_changes_the_registry(
             assert summary.blocked == []
             # the day's materialization says what the day decided, not what the registry says now
             decision = first[day.isoformat()]
-            assert summary.loop["production_weights/production"] == decision.after["production"]
-            assert summary.loop["production_weights/reason"] == decision.reason
+            shown = _materialized(instance, "production_weights", day)
+            assert shown["production"] == decision.after["production"]
+            assert shown["reason"] == decision.reason
+            assert summary.loop["production"] == decision.as_dict()
             assert summary.decision == decision.as_dict()
         assert _snapshot(fourteen_days) == before
     # the newest day's production is what production is now

@@ -41,36 +41,35 @@ def _number(value: Any, digits: int = 3) -> str:
 
 
 def _render_loop(loop: dict[str, Any]) -> list[str]:
-    """The dataset, candidate and production lines of a day's summary (what the loop decided)."""
-    loop = {k: v for k, v in loop.items() if v not in (None, "none")}  # metadata writes "none" for no version
-    version = loop.get("feedback_dataset/dataset_version")
+    """The dataset, candidate and production lines of a day's summary (`LoopOutcome.as_dict`)."""
+    dataset = loop.get("dataset")
     lines = [
-        f"  dataset {version}: {loop.get('feedback_dataset/dagster/row_count', 0):,} records"
-        f" ({loop.get('feedback_dataset/labeled_records', 0):,} labeled)"
-        if version
+        f"  dataset {dataset['version']}: {dataset['records']:,} records ({dataset['labeled']:,} labeled)"
+        if dataset
         else "  dataset: none (no serving day with closed attribution windows yet)"
     ]
-    if candidate := loop.get("candidate_weights/candidate"):
-        ev = "weights_evaluation/"
+    if candidate := loop.get("candidate"):
+        arms = loop.get("evaluation", {})
+        cand, prod = arms.get("candidate", {}), arms.get("production", {})
         lines.append(
-            f"  candidate {candidate}: NDCG@5 {_number(loop.get(ev + 'candidate/ndcg_at_5'))}"
-            f" (production {_number(loop.get(ev + 'production/ndcg_at_5'))}), SNIPS conversion yield"
-            f" {_number(loop.get(ev + 'candidate/snips_conversion_yield'), 4)}"
-            f" (production {_number(loop.get(ev + 'production/snips_conversion_yield'), 4)})"
+            f"  candidate {candidate}: NDCG@5 {_number(cand.get('ndcg_at_5'))}"
+            f" (production {_number(prod.get('ndcg_at_5'))}), SNIPS conversion yield"
+            f" {_number(cand.get('snips_conversion_yield'), 4)}"
+            f" (production {_number(prod.get('snips_conversion_yield'), 4)})"
         )
-    if production := loop.get("production_weights/production"):
-        others = [f"{a} {v}" for a in ("staging", "canary") if (v := loop.get(f"production_weights/{a}"))]
-        moved = "promoted" if loop.get("production_weights/promoted") else "not promoted"
-        reason = loop.get("production_weights/reason") or "no reason recorded"
+    if decision := loop.get("production"):
+        after = decision["after"]
+        others = [f"{a} {after[a]}" for a in ("staging", "canary") if after.get(a)]
+        moved = "promoted" if decision["promoted"] else "not promoted"
         lines.append(
-            f"  production {production}"
+            f"  production {after['production']}"
             + (f" ({', '.join(others)})" if others else "")
-            + f": {moved}: {reason}"
+            + f": {moved}: {decision['reason'] or 'no reason recorded'}"
         )
     else:
         lines.append("  production unchanged: production_weights did not run")
-    if review := loop.get("canary_review/reason"):
-        lines.append(f"  canary: {review}")
+    if review := loop.get("canary_review"):
+        lines.append(f"  canary: {review['reason']}")
     return lines
 
 
