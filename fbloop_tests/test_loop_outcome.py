@@ -93,3 +93,13 @@ def test_a_record_whose_field_was_renamed_fails_loudly(lake: Lake, tmp_path: Pat
     path.write_text(json.dumps(record))
     with pytest.raises(TypeError, match="candidate"):
         loop_outcome(lake, DAY, EVERY, decisions)
+
+
+def test_newest_is_the_newest_loop_day_not_the_newest_file(lake: Lake) -> None:
+    from fbloop_assets.lib.tuning.record import TuningRecord
+
+    with pytest.raises(MissingRecord, match="campaign_tuning_suggestions is not materialized for any day"):
+        TuningRecord.newest(lake)
+    for day in ("2026-01-12", "2026-01-03"):  # a backfill of an old day writes its file last
+        TuningRecord(day, [], [], [], [], []).write(lake, date.fromisoformat(day))
+    assert TuningRecord.newest(lake).day == "2026-01-12"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
 from typing import Any
 
 from fbloop_assets.cli.common import emit, iso_date
@@ -49,11 +50,11 @@ def _render(payload: dict[str, Any]) -> str:
 
 def cmd_show(args: argparse.Namespace) -> None:
     from fbloop_assets.lib.common.store import open_data_store
+    from fbloop_assets.lib.tuning.record import TuningRecord
     from fbloop_assets.lib.tuning.store import decisions
-    from fbloop_assets.lib.tuning.suggestions import load_record
 
     lake = Lake(resolve_data_dir())
-    record = load_record(lake, args.date)
+    record = asdict(TuningRecord.read(lake, args.date) if args.date else TuningRecord.newest(lake))
     found = [c for c in record["campaigns"] if c["campaign_id"] == args.campaign]
     if not found:
         raise LookupError(

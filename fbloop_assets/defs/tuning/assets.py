@@ -11,11 +11,12 @@ import polars as pl
 from fbloop_assets.defs.metadata import md_table, partition_day
 from fbloop_assets.defs.partitions import daily_partitions
 from fbloop_assets.defs.resources import FbloopResource
-from fbloop_assets.lib.common.lake import Lake, days_ending, frame_fingerprint, write_json, write_parquet
+from fbloop_assets.lib.common.lake import Lake, days_ending, frame_fingerprint, write_parquet
 from fbloop_assets.lib.dataset.build import load_dataset, serving_window
 from fbloop_assets.lib.dataset.record import DatasetRecord
 from fbloop_assets.lib.scoring.features import CreatorFeatures
 from fbloop_assets.lib.tuning import policy
+from fbloop_assets.lib.tuning.record import TuningRecord
 from fbloop_assets.lib.tuning.results import RESULTS_SCHEMA, daily_results
 from fbloop_assets.lib.tuning.store import decisions, save_suggestions
 
@@ -125,7 +126,7 @@ def campaign_tuning_suggestions(
     campaigns = pl.read_parquet(campaigns_path)
     record = policy.tune_day(day, campaigns, results, catalog, decisions(engine), config, missing)
     new = save_suggestions(engine, policy.suggestions_of(record))
-    path = write_json(record, lake.record_path("campaign_tuning_suggestions", day))
+    path = TuningRecord(**record).write(lake, day)
     return dg.MaterializeResult(metadata=_metadata(record, new, path))
 
 

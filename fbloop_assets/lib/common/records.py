@@ -41,6 +41,15 @@ class StageRecord:
         return cls(**{k: v for k, v in raw.items() if k in names})
 
     @classmethod
+    def newest(cls, lake: Lake) -> Self:
+        """The record of the newest loop day the asset was materialized for (by day, not file time)."""
+        folder = lake.record_path(cls.ASSET, date.min).parent
+        days = sorted(date.fromisoformat(p.stem) for p in folder.glob("*.json")) if folder.is_dir() else []
+        if not days:
+            raise MissingRecord(f"{cls.ASSET} is not materialized for any day yet: run the daily loop first")
+        return cls.read(lake, days[-1])
+
+    @classmethod
     def read(cls, lake: Lake, day: date) -> Self:
         record = cls.read_if_present(lake, day)
         if record is None:

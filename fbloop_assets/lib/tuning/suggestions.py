@@ -42,7 +42,6 @@ import numpy as np
 import polars as pl
 
 from fbloop_assets.lib.common.config import TuningConfig
-from fbloop_assets.lib.common.lake import Lake
 from fbloop_assets.lib.scoring.features import CreatorFeatures
 from fbloop_assets.lib.tuning.candidates import Candidate, candidates, pool_size
 from fbloop_assets.lib.tuning.evidence import CampaignWindow, Estimate, bootstrap, campaign_window, estimate
@@ -68,7 +67,6 @@ __all__ = [  # the engine's names, importable from here as before the split
     "Suggestion",
     "active_campaigns",
     "daily_results",
-    "load_record",
     "realized_kpi",
     "suggestion_id",
     "tune_campaign",
@@ -259,20 +257,3 @@ def tune_campaign(
         counts = (segment_posts, segment_creators)
         found.append((_suggestion(campaign, ran, cand, est, counts, day, window, config.confidence), cand))
     return replace(empty, suggestions=_one_per_parameter(found, config), considered=len(testable))
-
-
-def load_record(lake: Lake, day: date | None = None) -> dict[str, Any]:
-    """The suggestions record of ``day``, else of the newest materialized day."""
-    folder = lake.root / "warehouse" / "campaign_tuning_suggestions"
-    if day is not None:
-        path = lake.record_path("campaign_tuning_suggestions", day)
-    else:
-        found = sorted(folder.glob("*.json")) if folder.is_dir() else []
-        if not found:
-            raise FileNotFoundError(
-                "no campaign_tuning_suggestions materialized yet: run the daily loop first"
-            )
-        path = found[-1]
-    if not path.exists():
-        raise FileNotFoundError(f"campaign_tuning_suggestions is not materialized for {day}")
-    return json.loads(path.read_text())
