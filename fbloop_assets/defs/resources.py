@@ -1,6 +1,5 @@
 """The resource every asset uses to find fbloop's data directory, database, configuration and secrets."""
 
-import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import sqlalchemy as sa
 from fbloop_assets.lib.common.config import FbloopConfig, load_config
 from fbloop_assets.lib.common.lake import Lake, resolve_data_dir
 from fbloop_assets.lib.common.privacy import load_key
-from fbloop_assets.lib.common.store import DATABASE_URL_ENV, embedded_url, open_store
+from fbloop_assets.lib.common.store import database_url, open_store
 
 
 class FbloopResource(dg.ConfigurableResource):
@@ -42,8 +41,7 @@ class FbloopResource(dg.ConfigurableResource):
 
     def store(self) -> sa.Engine:
         """fbloop's database, migrated (one engine per URL and process)."""
-        url = self.database_url or os.environ.get(DATABASE_URL_ENV) or embedded_url(self.lake().root)
-        return open_store(url)
+        return open_store(database_url(self.lake().root, self.database_url))
 
     def pseudonym_key(self) -> bytes:
         return load_key(self.lake().root)

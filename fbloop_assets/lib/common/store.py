@@ -34,13 +34,14 @@ def embedded_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / EMBEDDED_STORE}"
 
 
-def database_url(data_dir: Path) -> str:
-    """For the command line and the web app: ``$FBLOOP_DATABASE_URL``, else `embedded_url`.
+def database_url(data_dir: Path, configured: str = "") -> str:
+    """fbloop's database: ``configured`` (the `fbloop` resource's ``database_url``), else
+    ``$FBLOOP_DATABASE_URL``, else `embedded_url`.
 
-    Dagster runs do not come here: they get the database from the `fbloop` resource's
-    ``database_url`` (`defs.resources`), which Dagster shows and tests replace.
+    The one place the choice is made: the command line and the web app call it without
+    ``configured``, Dagster runs through the resource, so the two cannot disagree.
     """
-    return os.environ.get(DATABASE_URL_ENV) or embedded_url(data_dir)
+    return configured or os.environ.get(DATABASE_URL_ENV) or embedded_url(data_dir)
 
 
 def _sqlite_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
