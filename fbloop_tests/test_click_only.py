@@ -5,9 +5,11 @@ objective weighs clicks and not labels. The loop must still make candidates (the
 needs no labels), evaluate them on click estimates that agree with the hidden truth, promote
 none that is truly worse, and `fbloop evaluate --json` must report click estimates.
 
-Measured (seed 7, 6 days): the candidates fitted from clicks alone are truly worse than the
-hand-set weights (true NDCG@5 0.494 vs 0.724), the click estimates say so (SNIPS click yield
--12% to -13%), and none is promoted; so this test does not (yet) see a promotion.
+Measured (seed 7, 6 days, 20,000 signals a day): the first candidate fitted from clicks alone
+(day 3) has a true NDCG@5 of 0.801 against the hand-set weights' 0.724 (ceiling 0.885); it passes
+its canary on clicks per impression (+9.3%) and becomes production on day 5. Before the fit's
+intercepts were freed from the L2 penalty (`training.INTERCEPT_SCALING`) the click-only fit
+pointed away from relevance (0.494) and nothing was ever promoted.
 """
 
 import contextlib
@@ -79,8 +81,11 @@ def test_a_click_only_log_yields_candidates_and_evaluations_on_click_estimates(
             assert (true_gap > 0) == (estimated_gap > 0)
         judged += 1
     assert judged >= 2  # candidates were made and evaluated without a single label
-    # nothing truly worse reached production
-    assert report["final"]["true_ndcg_at_5"] >= report["initial"]["true_ndcg_at_5"] - 0.01
+    # a truly better candidate reached production, from clicks alone
+    promoted = [d for d in report["days"] if d["promoted"]]
+    assert promoted, [d["reason"] for d in report["days"]]
+    assert report["production_changes"] >= 1 and report["final"]["version"] != INITIAL.version
+    assert report["final"]["true_ndcg_at_5"] > report["initial"]["true_ndcg_at_5"] + 0.03
     for k, v in click_run.env.items():
         monkeypatch.setenv(k, v)
     capsys.readouterr()

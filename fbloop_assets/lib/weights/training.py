@@ -32,6 +32,15 @@ from fbloop_assets.lib.scoring.features import FEATURES, weight_vector
 
 EVIDENCE = ("label", "conversion", "click", "engagement")
 
+# The per-kind intercepts are columns of the design matrix, so the L2 penalty falls on them too.
+# A rate far from 1/2 (clicks per impression are about 1%) needs an intercept near -4.6; penalized,
+# the fit pushed every always-positive feature negative to stand in for it, and a click-only fit
+# pointed away from relevance (true NDCG@5 0.15 for its direction against 0.72 for w0). A column
+# of 10 instead of 1 divides the intercept's penalty by 100 (liblinear's ``intercept_scaling``),
+# and centring φ leaves the features nothing of the intercept's job: the same click-only fit now
+# points at relevance (direction 0.84, the step from w0 0.80; the ceiling is 0.88).
+INTERCEPT_SCALING = 10.0
+
 
 @dataclass(frozen=True)
 class Fit:
@@ -82,7 +91,9 @@ def fit_direction(examples: pl.DataFrame, production: dict[str, float], config: 
     """The direction the evidence points to, at production's scale; None without any evidence."""
     examples = examples.filter(pl.col(FEATURES[0]).is_not_null())
     shares = evidence_shares(config)
+    # Centred, so that no feature can stand in for an intercept (see INTERCEPT_SCALING).
     phi = examples.select(FEATURES).to_numpy()
+    phi = phi - phi.mean(axis=0)
     ipw = propensity_weights(examples["propensity"].to_numpy(), config.propensity_clip)
     # A kind that never happened (a click-only log has no conversion) says nothing about ranking:
     # its all-zero rates would only drag the fit towards scoring everything low.
@@ -98,7 +109,7 @@ def fit_direction(examples: pl.DataFrame, production: dict[str, float], config: 
         base = weight * ipw[idx]
         base = base / base.sum() * n * shares[kind] / total_share
         onehot = np.zeros((idx.size, len(evidence)))
-        onehot[:, j] = 1.0
+        onehot[:, j] = INTERCEPT_SCALING
         x = np.hstack([phi[idx], onehot])
         xs += [x, x]
         ys += [np.ones(idx.size), np.zeros(idx.size)]
