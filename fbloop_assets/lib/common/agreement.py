@@ -17,7 +17,47 @@ from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
 
+import numpy as np
 import polars as pl
+
+from fbloop_assets.lib.common.bootstrap import resampled_totals
+
+
+def _coincidences(units: Iterable[Sequence[Hashable | None]]) -> tuple[np.ndarray, int]:
+    """Per pairable unit, its row of the coincidence matrix (values x values, flattened); the value count.
+
+    A unit with ``m`` values adds ``count_c * count_k / (m - 1)`` to cell (c, k) (``count_c *
+    (count_c - 1) / (m - 1)`` on the diagonal): every ordered pair of its values, weighted so
+    that each unit contributes ``m`` in all.
+    """
+    pairable = [[v for v in unit if v is not None] for unit in units]
+    pairable = [values for values in pairable if len(values) >= 2]
+    index: dict[Hashable, int] = {}
+    for values in pairable:
+        for v in values:
+            index.setdefault(v, len(index))
+    width = len(index)
+    rows = np.zeros((len(pairable), width * width))
+    for row, values in enumerate(pairable):
+        m = len(values)
+        counts = Counter(index[v] for v in values)
+        for c, count_c in counts.items():
+            for k, count_k in counts.items():
+                pairs = count_c * (count_k - 1) if c == k else count_c * count_k
+                rows[row, c * width + k] = pairs / (m - 1)
+    return rows, width
+
+
+def _alpha_of_totals(totals: np.ndarray, width: int) -> np.ndarray:
+    """Alpha of each row of summed coincidence matrices (NaN where it is undefined)."""
+    matrices = totals.reshape(-1, width, width)
+    n_c = matrices.sum(axis=2)
+    n = n_c.sum(axis=1)
+    observed = n - np.trace(matrices, axis1=1, axis2=2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expected = (n * n - (n_c * n_c).sum(axis=1)) / (n - 1)
+        alpha = 1.0 - observed / expected
+    return np.where((n > 1) & (expected > 0), alpha, np.nan)
 
 
 def krippendorff_alpha_nominal(units: Iterable[Sequence[Hashable | None]]) -> float | None:
@@ -26,42 +66,45 @@ def krippendorff_alpha_nominal(units: Iterable[Sequence[Hashable | None]]) -> fl
     None when no unit has two values or when every pairable value is the same (no variation to
     agree on: alpha is undefined there).
     """
-    coincidences: dict[tuple[Hashable, Hashable], float] = {}
-    for unit in units:
-        values = [v for v in unit if v is not None]
-        m = len(values)
-        if m < 2:
-            continue
-        counts = Counter(values)
-        for c, count_c in counts.items():
-            for k, count_k in counts.items():
-                pairs = count_c * (count_k - 1) if c == k else count_c * count_k
-                if pairs:
-                    coincidences[(c, k)] = coincidences.get((c, k), 0.0) + pairs / (m - 1)
-    n_c: dict[Hashable, float] = {}
-    for (c, _), v in coincidences.items():
-        n_c[c] = n_c.get(c, 0.0) + v
-    n = sum(n_c.values())
-    if n <= 1:
+    rows, width = _coincidences(units)
+    if not rows.shape[0]:
         return None
-    observed = sum(v for (c, k), v in coincidences.items() if c != k)
-    expected = (n * n - sum(v * v for v in n_c.values())) / (n - 1)
-    if expected == 0:
-        return None
-    return 1.0 - observed / expected
+    alpha = float(_alpha_of_totals(rows.sum(axis=0, keepdims=True), width)[0])
+    return None if np.isnan(alpha) else alpha
 
 
-def label_agreement(labels: pl.DataFrame) -> dict[str, Any]:
+def alpha_upper_bound(
+    units: Iterable[Sequence[Hashable | None]], samples: int, confidence: float, seed: int = 0
+) -> float | None:
+    """A one-sided upper bound on alpha at ``confidence``: the percentile bootstrap over items.
+
+    Items are the unit of resampling (Krippendorff's own bootstrap resamples pairable values;
+    items keep the pairs of one item together, as the review queue produced them). Alpha on a
+    few dozen items swings by ±0.3 from one day to the next, so a guard that blocks on low
+    agreement should block only when even this bound is low. None where alpha is undefined.
+    """
+    rows, width = _coincidences(units)
+    if not rows.shape[0]:
+        return None
+    totals = resampled_totals(rows, samples, np.random.default_rng(seed))
+    alphas = _alpha_of_totals(totals, width)
+    alphas = alphas[np.isfinite(alphas)]
+    return float(np.quantile(alphas, confidence)) if alphas.size else None
+
+
+def label_agreement(labels: pl.DataFrame, samples: int = 0, confidence: float = 0.95) -> dict[str, Any]:
     """Agreement of the labels in ``labels`` (recommendation_id, reviewer_id, label_value).
 
     Each reviewer counts once per item (their latest label wins when the frame is in time order).
-    Returns alpha, the share of pairs that agree, and how many items and pairs it rests on.
+    Returns alpha, the share of pairs that agree, and how many items and pairs it rests on; with
+    ``samples`` bootstrap resamples also ``krippendorff_alpha_upper`` (`alpha_upper_bound`).
     """
     per_item = (
         labels.unique(["recommendation_id", "reviewer_id"], keep="last", maintain_order=True)
         .group_by("recommendation_id")
         .agg(pl.col("label_value"))
         .filter(pl.col("label_value").list.len() >= 2)
+        .sort("recommendation_id")  # the bootstrap's draws are by position: a fixed order
     )
     units = per_item["label_value"].to_list()
     pairs = agreeing = 0
@@ -70,9 +113,12 @@ def label_agreement(labels: pl.DataFrame) -> dict[str, Any]:
         m = len(unit)
         pairs += m * (m - 1) // 2
         agreeing += sum(n * (n - 1) // 2 for n in counts.values())
-    return {
+    out: dict[str, Any] = {
         "items_multiply_labeled": len(units),
         "pairs": pairs,
         "pairwise_agreement": agreeing / pairs if pairs else None,
         "krippendorff_alpha": krippendorff_alpha_nominal(units),
     }
+    if samples:
+        out["krippendorff_alpha_upper"] = alpha_upper_bound(units, samples, confidence)
+    return out

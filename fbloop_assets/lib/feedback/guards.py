@@ -122,7 +122,8 @@ def label_quality(
     """Judge the labels arriving on a day (``day_feedback``) against the trailing days' labels.
 
     Both frames are `normalized_feedback` rows (outcomes are ignored); ``trailing_days`` is how
-    many days ``trailing_feedback`` spans (days without labels count as zero).
+    many days ``trailing_feedback`` spans (days without labels count as zero). Low agreement fails
+    only when the bootstrap upper bound of alpha is below ``alpha_fail`` (`alpha_upper_bound`).
     """
     columns = ["reviewer_id", "recommendation_id", "label_value", "partition_date"]
     day = _as_labels(day_feedback)
@@ -136,32 +137,37 @@ def label_quality(
         + pl.col("reviewer_id").replace_strict(floods, default=""),
     )
     kept = pl.concat([trailing, day.select(columns).filter(~pl.col("reviewer_id").is_in(list(floods)))])
-    agreement = label_agreement(kept.select("recommendation_id", "reviewer_id", "label_value"))
+    agreement = label_agreement(
+        kept.select("recommendation_id", "reviewer_id", "label_value"), config.bootstrap_samples, config.confidence
+    )
     alpha, items = agreement["krippendorff_alpha"], agreement["items_multiply_labeled"]
+    upper = agreement["krippendorff_alpha_upper"]
     verdicts: list[Verdict] = ["fail"] if floods else []
     notes = [
         f"reviewer {r}: {why} — {day.filter(pl.col('reviewer_id') == r).height} labels held back"
         for r, why in floods.items()
     ]
-    if items < config.min_double_labeled or alpha is None:
+    bound = f"{config.confidence:.0%} upper bound {upper:.2f}" if upper is not None else "no upper bound"
+    if items < config.min_double_labeled or alpha is None or upper is None:
         verdicts.append("warn")
         notes.append(
             f"agreement not measurable: {items} items labeled twice (need {config.min_double_labeled})"
         )
-    elif alpha < config.alpha_fail:
+    elif upper < config.alpha_fail:
         verdicts.append("fail")
-        notes.append(f"Krippendorff's alpha {alpha:.2f} below {config.alpha_fail} on {items} items")
+        notes.append(f"Krippendorff's alpha {alpha:.2f} ({bound}) below {config.alpha_fail} on {items} items")
     elif alpha < config.alpha_warn:
         verdicts.append("warn")
-        notes.append(f"Krippendorff's alpha {alpha:.2f} below {config.alpha_warn} on {items} items")
+        notes.append(f"Krippendorff's alpha {alpha:.2f} ({bound}) below {config.alpha_warn} on {items} items")
     else:
-        notes.append(f"Krippendorff's alpha {alpha:.2f} on {items} items labeled twice")
+        notes.append(f"Krippendorff's alpha {alpha:.2f} ({bound}) on {items} items labeled twice")
     outcome = GuardOutcome(
         name="label_quality",
         verdict=worst(verdicts),
         value={
             "labels": day.height,
             "krippendorff_alpha": None if alpha is None else round(alpha, 4),
+            "krippendorff_alpha_upper": None if upper is None else round(upper, 4),
             "items_labeled_twice": items,
             "labels_by_reviewer": dict(day.group_by("reviewer_id").len().sort("reviewer_id").iter_rows()),
             "floods": floods,
@@ -169,6 +175,7 @@ def label_quality(
         threshold={
             "alpha_fail": config.alpha_fail,
             "alpha_warn": config.alpha_warn,
+            "confidence": config.confidence,
             "min_double_labeled": config.min_double_labeled,
             "flood_share": config.flood_share,
             "flood_min_labels": config.flood_min_labels,

@@ -93,7 +93,8 @@ def fit_direction(examples: pl.DataFrame, production: dict[str, float], config: 
     shares = evidence_shares(config)
     # Centred, so that no feature can stand in for an intercept (see INTERCEPT_SCALING).
     phi = examples.select(FEATURES).to_numpy()
-    phi = phi - phi.mean(axis=0)
+    if phi.shape[0]:
+        phi = phi - phi.mean(axis=0)
     ipw = propensity_weights(examples["propensity"].to_numpy(), config.propensity_clip)
     # A kind that never happened (a click-only log has no conversion) says nothing about ranking:
     # its all-zero rates would only drag the fit towards scoring everything low.
