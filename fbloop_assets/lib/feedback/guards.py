@@ -138,7 +138,9 @@ def label_quality(
     )
     kept = pl.concat([trailing, day.select(columns).filter(~pl.col("reviewer_id").is_in(list(floods)))])
     agreement = label_agreement(
-        kept.select("recommendation_id", "reviewer_id", "label_value"), config.bootstrap_samples, config.confidence
+        kept.select("recommendation_id", "reviewer_id", "label_value"),
+        config.bootstrap_samples,
+        config.confidence,
     )
     alpha, items = agreement["krippendorff_alpha"], agreement["items_multiply_labeled"]
     upper = agreement["krippendorff_alpha_upper"]
