@@ -97,7 +97,7 @@ def ranking_metrics(examples: pl.DataFrame, k: int) -> dict[str, Any]:
     return {**trec_ranking(runs, k), "labeled_records": labeled.height}
 
 
-def _usable(examples: pl.DataFrame) -> pl.DataFrame:
+def with_features(examples: pl.DataFrame) -> pl.DataFrame:
     """The examples whose features are known (served from a pool the dataset could rebuild)."""
     return examples.filter(pl.col(FEATURES[0]).is_not_null())
 
@@ -109,7 +109,7 @@ def _yields(frame: pl.DataFrame, reward: str) -> np.ndarray:
     return np.where(impressions > 0, 1000.0 * outcomes / np.maximum(impressions, 1.0), 0.0)
 
 
-def _objective_yields(frame: pl.DataFrame, objective: ObjectiveConfig) -> np.ndarray:
+def objective_yields(frame: pl.DataFrame, objective: ObjectiveConfig) -> np.ndarray:
     """The objective's value per 1,000 impressions of each recommendation (`objective.*_weight`)."""
     total = np.zeros(frame.height)
     for reward, weight in objective.outcome_weights().items():
@@ -154,9 +154,7 @@ def off_policy_metrics(
             for reward, name in ((r, n) for r, n in YIELDS.items() if r in part.columns):
                 out[f"snips_{name}_yield"] = snips(w, _yields(part, reward)) if slates else None
             if objective is not None:
-                out["snips_objective_yield"] = (
-                    snips(w, _objective_yields(part, objective)) if slates else None
-                )
+                out["snips_objective_yield"] = snips(w, objective_yields(part, objective)) if slates else None
             out["mean_importance_weight"] = float(w.mean()) if w.size else None
     return out
 
@@ -177,10 +175,10 @@ def paired_yields(
     over its slates.
     """
     policy = policy or LoggingPolicy()
-    usable = _usable(examples).with_row_index("_row")
+    rows = with_features(examples).with_row_index("_row")
     arms: dict[str, pl.DataFrame] = {}
     for arm, weights in (("candidate", candidate), ("production", production)):
-        frame, _ = _weighted(scored(usable, weights), scored(pools, weights), config, policy)
+        frame, _ = _weighted(scored(rows, weights), scored(pools, weights), config, policy)
         arms[arm] = frame.filter(pl.col("w_position").is_not_null()).select(
             "_row",
             "request_id",
@@ -194,7 +192,7 @@ def paired_yields(
         "request_id",
         "w_candidate",
         "w_production",
-        pl.Series("yield", _objective_yields(paired, config.objective)),
+        pl.Series("yield", objective_yields(paired, config.objective)),
     )
 
 
@@ -241,7 +239,7 @@ def evaluate(
     conditional logs have cascade estimates only).
     """
     policy = policy or LoggingPolicy()
-    usable = _usable(examples)
+    usable = with_features(examples)
     target, target_pools = scored(usable, weights), scored(pools, weights)
     frame, stderr = _weighted(target, target_pools, config, policy)
     return {

@@ -61,7 +61,7 @@ def scored(frame: pl.DataFrame, weights: Mapping[str, float]) -> pl.DataFrame:
     )
 
 
-def _marginal_table(
+def marginal_table(
     pools: pl.DataFrame, temperature: float, k: int, samples: int, policy: LoggingPolicy
 ) -> tuple[pl.DataFrame, float]:
     """Per pool creator and position 1..k its PL marginal under the scores ``s``; the largest stderr."""
@@ -126,7 +126,7 @@ def _logging_marginals(
     tables, stderr = [], 0.0
     for version in sorted(set(frame["weights_version"].to_list()) & set(policy.weights)):
         used = frame.filter(pl.col("weights_version") == version).select(POOL).unique()
-        table, err = _marginal_table(
+        table, err = marginal_table(
             scored(pools.join(used, on=POOL, how="semi"), policy.weights[version]),
             temperature,
             k,
@@ -160,7 +160,7 @@ def weighted(
     frame = frame.with_columns(pl.col("propensity_kind").fill_null(policy.kind))
     k = int(frame["rank"].to_numpy().max()) if frame.height else 0
     used_pools = pools.join(frame.select(POOL).unique(), on=POOL, how="semi")
-    target, target_err = _marginal_table(used_pools, temperature, max(k, 1), samples, policy)
+    target, target_err = marginal_table(used_pools, temperature, max(k, 1), samples, policy)
     frame = frame.join(
         target.rename({"marginal": "target_marginal"}), on=[*POOL, "creator_id", "rank"], how="left"
     )
