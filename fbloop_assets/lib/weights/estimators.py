@@ -176,4 +176,3 @@ def snips(weights: npt.ArrayLike, rewards: npt.ArrayLike, per_slate: float = 1.0
     if total <= 0:
         return None
     return float(np.sum(weights * np.asarray(rewards, dtype=np.float64)) / total * per_slate)
-
