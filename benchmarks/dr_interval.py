@@ -51,7 +51,7 @@ def _day(lake: Lake, registry: Registry, day: date, config: Any) -> dict[str, An
     regression = config.guards.regression
     paired = paired_yields(candidate, production, holdout, pools, config, policy)
     snips = relative_yield_interval(paired, regression.bootstrap_samples, regression.confidence, 0)
-    model = YieldModel.fit(train, config, int(examples["rank"].max()))
+    model = YieldModel.fit(train, config, int(examples["rank"].to_numpy().max()))
     sums = dr_sums(candidate, production, holdout, pools, config, policy, model)
     dr = dr_relative_interval(sums, regression.bootstrap_samples, regression.confidence, 0)
     if snips is None or dr is None:
