@@ -25,8 +25,8 @@ import polars as pl
 from fbloop_assets.lib.common.bootstrap import resampled_totals
 from fbloop_assets.lib.common.config import FbloopConfig
 from fbloop_assets.lib.scoring.features import FEATURES
-from fbloop_assets.lib.weights.evaluation import objective_yields, with_features
-from fbloop_assets.lib.weights.off_policy import POOL, LoggingPolicy, marginal_table, scored, weighted
+from fbloop_assets.lib.weights.evaluation import objective_yields, weighted_as_configured, with_features
+from fbloop_assets.lib.weights.off_policy import POOL, LoggingPolicy, marginal_table, scored
 
 
 @dataclass(frozen=True)
@@ -93,14 +93,7 @@ def dr_sums(
     )
     arms = []
     for arm, weights in (("c", candidate), ("p", production)):
-        frame, _ = weighted(
-            scored(rows, weights),
-            scored(pools, weights),
-            config.serving.temperature,
-            config.evaluation.ips_clip,
-            config.evaluation.marginal_samples,
-            policy,
-        )
+        frame, _ = weighted_as_configured(scored(rows, weights), scored(pools, weights), config, policy)
         frame = frame.filter(pl.col("w_position").is_not_null())
         direct = _direct(
             scored(pools.join(frame.select(POOL).unique(), on=POOL, how="semi"), weights),

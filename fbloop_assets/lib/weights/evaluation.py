@@ -118,9 +118,10 @@ def objective_yields(frame: pl.DataFrame, objective: ObjectiveConfig) -> np.ndar
     return total
 
 
-def _weighted(
+def weighted_as_configured(
     examples: pl.DataFrame, pools: pl.DataFrame, config: FbloopConfig, policy: LoggingPolicy
 ) -> tuple[pl.DataFrame, dict[str, float]]:
+    """`off_policy.weighted` with the temperature, clip and marginal samples of ``config``."""
     return weighted(
         examples,
         pools,
@@ -178,7 +179,7 @@ def paired_yields(
     rows = with_features(examples).with_row_index("_row")
     arms: dict[str, pl.DataFrame] = {}
     for arm, weights in (("candidate", candidate), ("production", production)):
-        frame, _ = _weighted(scored(rows, weights), scored(pools, weights), config, policy)
+        frame, _ = weighted_as_configured(scored(rows, weights), scored(pools, weights), config, policy)
         arms[arm] = frame.filter(pl.col("w_position").is_not_null()).select(
             "_row",
             "request_id",
@@ -241,7 +242,7 @@ def evaluate(
     policy = policy or LoggingPolicy()
     usable = with_features(examples)
     target, target_pools = scored(usable, weights), scored(pools, weights)
-    frame, stderr = _weighted(target, target_pools, config, policy)
+    frame, stderr = weighted_as_configured(target, target_pools, config, policy)
     return {
         "records": examples.height,
         "records_without_features": examples.height - usable.height,
