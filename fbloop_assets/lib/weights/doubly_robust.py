@@ -58,14 +58,10 @@ def _design(rank: np.ndarray, phi: np.ndarray, ranks: int) -> np.ndarray:
     return np.hstack([phi, onehot])
 
 
-def _direct(
-    pools: pl.DataFrame, config: FbloopConfig, policy: LoggingPolicy, model: YieldModel
-) -> pl.DataFrame:
+def _direct(pools: pl.DataFrame, config: FbloopConfig, model: YieldModel) -> pl.DataFrame:
     """Per pool and rank, ``q = Σ_i P(i at rank) ŷ(i, rank)`` under the scores ``s`` of ``pools``."""
     k = model.ranks
-    table, _ = marginal_table(
-        pools, config.serving.temperature, k, config.evaluation.marginal_samples, policy
-    )
+    table, _ = marginal_table(pools, config.serving.temperature, k, config.evaluation.marginal_samples)
     phi = pools.select(*POOL, "creator_id", *FEATURES)
     table = table.join(phi, on=[*POOL, "creator_id"], how="inner")
     predicted = model.predict(table["rank"].to_numpy(), table.select(FEATURES).to_numpy())
@@ -98,7 +94,6 @@ def dr_sums(
         direct = _direct(
             scored(pools.join(frame.select(POOL).unique(), on=POOL, how="semi"), weights),
             config,
-            policy,
             model,
         )
         frame = frame.join(direct, on=[*POOL, "rank"], how="left").with_columns(pl.col("q").fill_null(0.0))

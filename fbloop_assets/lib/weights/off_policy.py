@@ -11,8 +11,10 @@ probabilities and gives it two importance weights (see `estimators` for the form
 - ``w_cascade``: the running product over the slate of conditional target over conditional
   logged propensity; only for ``conditional`` logs (a marginal does not give the ranks above).
 
-Marginals are computed per (serving day, campaign) pool and cached by the pool's scores, so the
-production weights, which served most logged slates, are computed once for both roles.
+Marginals are computed per (serving day, campaign) pool and cached by the pool's scores (for the
+life of the process, the least recently used beyond `MARGINAL_CACHE_SIZE` pools dropped), so the
+production weights, which served most logged slates, are computed once for both roles, and a
+process that evaluates day after day (`fbloop demo`) computes an unchanged version's pools once.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
+from functools import lru_cache
 
 import numpy as np
 import polars as pl
@@ -30,6 +34,9 @@ from fbloop_assets.lib.weights.estimators import Marginals, cascade_weights, pl_
 from fbloop_assets.lib.weights.registry import Registry, UnknownVersion
 
 POOL = ["serving_day", "campaign_id"]
+# About 35 KB a pool of 400 creators and 10 slots: at most some 150 MB, and more than a 28-day
+# window of 35 campaigns under three versions needs.
+MARGINAL_CACHE_SIZE = 4096
 
 
 @dataclass
@@ -38,7 +45,6 @@ class LoggingPolicy:
 
     kind: str = "conditional"  # one of PROPENSITY_KINDS (`ingestion.propensity_kind`)
     weights: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
-    cache: dict[tuple[object, ...], Marginals] = field(default_factory=dict)
 
     @classmethod
     def of(cls, registry: Registry, versions: Iterable[str], kind: str = "conditional") -> LoggingPolicy:
@@ -61,18 +67,22 @@ def scored(frame: pl.DataFrame, weights: Mapping[str, float]) -> pl.DataFrame:
     )
 
 
+@lru_cache(maxsize=MARGINAL_CACHE_SIZE)
+def pool_marginals(
+    day: date, campaign: str, k: int, temperature: float, samples: int, scores: bytes
+) -> Marginals:
+    """The PL marginals of one pool's scores (float64 bytes, creators in id order); shared: read only."""
+    seed = zlib.crc32(f"{day}/{campaign}".encode())  # the same draws for every policy of a pool
+    return pl_marginals(pl_logits(np.frombuffer(scores), temperature), k, samples, seed)
+
+
 def marginal_table(
-    pools: pl.DataFrame, temperature: float, k: int, samples: int, policy: LoggingPolicy
+    pools: pl.DataFrame, temperature: float, k: int, samples: int
 ) -> tuple[pl.DataFrame, float]:
     """Per pool creator and position 1..k its PL marginal under the scores ``s``; the largest stderr."""
     frames, stderr = [], 0.0
     for (day, campaign), pool in pools.sort("creator_id").partition_by(POOL, as_dict=True).items():
-        s = pool["s"].to_numpy()
-        key = (day, campaign, k, temperature, samples, s.tobytes())
-        if key not in policy.cache:
-            seed = zlib.crc32(f"{day}/{campaign}".encode())  # the same draws for every policy of a pool
-            policy.cache[key] = pl_marginals(pl_logits(s, temperature), k, samples, seed)
-        marginals = policy.cache[key]
+        marginals = pool_marginals(day, campaign, k, temperature, samples, pool["s"].to_numpy().tobytes())
         stderr = max(stderr, marginals.stderr)
         n, width = marginals.probability.shape
         frames.append(
@@ -131,7 +141,6 @@ def _logging_marginals(
             temperature,
             k,
             samples,
-            policy,
         )
         tables.append(table.with_columns(pl.lit(version).alias("weights_version")))
         stderr = max(stderr, err)
@@ -160,7 +169,7 @@ def weighted(
     frame = frame.with_columns(pl.col("propensity_kind").fill_null(policy.kind))
     k = int(frame["rank"].to_numpy().max()) if frame.height else 0
     used_pools = pools.join(frame.select(POOL).unique(), on=POOL, how="semi")
-    target, target_err = marginal_table(used_pools, temperature, max(k, 1), samples, policy)
+    target, target_err = marginal_table(used_pools, temperature, max(k, 1), samples)
     frame = frame.join(
         target.rename({"marginal": "target_marginal"}), on=[*POOL, "creator_id", "rank"], how="left"
     )
