@@ -13,6 +13,7 @@ from fbloop_assets.lib.common.config import (
     parse_config,
 )
 from fbloop_assets.lib.common.privacy import pseudonymize
+from fbloop_assets.lib.dataset.examples import feedback_aggregates, feedback_masks
 from fbloop_assets.lib.feedback.normalize import FEEDBACK_SCHEMA, normalize_day
 from fbloop_assets.lib.ingest.landing import typed_schema
 
@@ -127,6 +128,52 @@ def test_privacy_modes(mode: str, expected_key: str | None, expected_bucket: str
     )
     row = result.feedback.row(0, named=True)
     assert (row["subject_key"], row["age_bucket"]) == (expected_key, expected_bucket)
+
+
+def _per_recommendation(feedback: pl.DataFrame) -> pl.DataFrame:
+    """What datasets read of feedback: the sums per recommendation inside the attribution window."""
+    return (
+        feedback.lazy()
+        .select("recommendation_id", *feedback_masks())
+        .group_by("recommendation_id")
+        .agg(feedback_aggregates())
+        .sort("recommendation_id")
+        .collect()
+    )
+
+
+def test_aggregated_mode_keeps_one_count_per_recommendation_event_and_source() -> None:
+    day_signals = signals(
+        conversion("c1", "rec-new", "u1", True),
+        conversion("c1", "rec-new", "u1", True),  # delivered twice
+        conversion("c2", "rec-new", "u2", True),
+        (*conversion("c3", "rec-new", None, None)[:3], 2.0, *conversion("c3", "rec-new", None, None)[4:]),
+        conversion("c4", "rec-new", "u4", False),  # no consent: excluded
+        conversion("c9", "rec-new", "u9", True),  # already delivered on an earlier day
+        conversion("c5", "rec-old", "u5", True),  # rec-old's conversion window closed on Jan 9: late
+        ("s1", "platform_api", "click", 3.0, at(10, 1), "rec-new", None, None, None, None, None),
+        ("s2", "platform_api", "click", 1.0, at(10, 2), "rec-new", None, None, None, None, None),
+    )
+    earlier = pl.DataFrame({"signal_id": ["c9", "c-other"]})
+    config = FbloopConfig(privacy=PrivacyConfig(mode="aggregated"))
+    result = normalize_day(DAY, recs(), day_signals, labels(), config, KEY, earlier)
+    feedback = result.feedback.sort("feedback_id")
+    assert dict(zip(feedback["feedback_id"], feedback["value"], strict=True)) == {
+        "agg:2026-01-10:rec-new:click:platform_api:in": 4.0,
+        "agg:2026-01-10:rec-new:conversion:shop_pixel:in": 4.0,
+        "agg:2026-01-10:rec-old:conversion:shop_pixel:late": 1.0,
+    }
+    assert feedback["event_at"].to_list() == [at(10, 2), at(10, 8), at(10, 8)]
+    assert feedback["subject_key"].null_count() == feedback.height
+    assert result.stats["excluded_no_consent"] == 1
+    assert (result.stats["deduplicated"], result.stats["collapsed_into_counts"]) == (2, 3)
+    assert result.stats["normalized"] == 3
+
+    # the per-recommendation sums a dataset reads equal those of the pseudonymized rows
+    pseudonymized = normalize_day(
+        DAY, recs(), day_signals.filter(pl.col("signal_id") != "c9"), labels(), FbloopConfig(), KEY
+    )
+    assert _per_recommendation(feedback).equals(_per_recommendation(pseudonymized.feedback))
 
 
 def test_open_attribution_windows_are_marked_incomplete() -> None:

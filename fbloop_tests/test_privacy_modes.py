@@ -6,7 +6,9 @@ URL, and a few labels with a canary comment (a phone number in free text). Landi
 upstream systems' and keep them; `simulation/` is the simulator's own truth. Everywhere else:
 
 - `aggregated`: no canary at all, not even in the raw layer, and no pseudonym of a canary
-  subject; conversions still arrive, as anonymous counts of their recommendation;
+  subject; outcomes still arrive, as one count per recommendation, event type, source and side
+  of the attribution window, and datasets built from them hold the same sums as in
+  `pseudonymized` mode;
 - `pseudonymized`: canaries only in the raw layer (`raw_outcome_signals`, `raw_labels`); the
   canary subjects appear in `normalized_feedback` as their keyed pseudonyms only;
 - `identifiable`: the canary subjects (consented) keep their raw ids in `normalized_feedback`;
@@ -15,6 +17,7 @@ upstream systems' and keep them; `simulation/` is the simulator's own truth. Eve
 
 import hashlib
 import hmac
+import json
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,7 @@ import polars as pl
 import pytest
 
 from fbloop_assets.lib.common.store import database_url
+from fbloop_assets.lib.dataset.examples import OUTCOME_COLUMNS
 from fbloop_tests.conftest import TEST_KEY_HEX
 from fbloop_tests.privacy_world import files_holding, run_world, tables_holding
 
@@ -79,6 +83,43 @@ def test_aggregated_mode_keeps_no_subject_level_value_past_the_landing_zone(
     raw = pl.read_parquet(sorted((data_dir / "warehouse" / "raw_outcome_signals").glob("*.parquet")))
     assert set(raw["subject_id"].drop_nulls().unique()) == {"<redacted>"}
     assert raw.select("subject_age", "landing_url").null_count().row(0) == (raw.height, raw.height)
+    outcomes = feedback.filter(pl.col("kind") == "outcome")
+    assert outcomes["feedback_id"].str.starts_with("agg:").all()
+    groups = outcomes.select("partition_date", "recommendation_id", "event_type", "source")
+    assert groups.n_unique() >= outcomes.height / 2  # at most "in" and "late" per group
+    assert outcomes.height < raw.height / 2  # counts, not a row per signal
+
+
+def _examples_by_window(data_dir: Path) -> dict[tuple[str, ...], pl.DataFrame]:
+    """Every FeedbackDataset version's outcome sums and labels, by its serving days."""
+    columns = ["recommendation_id", *OUTCOME_COLUMNS.values(), "n_labels", "label_useful", "holdout"]
+    found = {}
+    for folder in sorted((data_dir / "datasets").iterdir()):
+        manifest = json.loads((folder / "manifest.json").read_text())
+        examples = pl.read_parquet(folder / "examples.parquet", columns=columns)
+        found[tuple(manifest["serving_days"])] = examples.sort("recommendation_id")
+    return found
+
+
+@pytest.mark.slow
+def test_aggregated_mode_builds_the_datasets_pseudonymized_mode_builds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The counts lose nothing the loop uses: per recommendation the same outcome sums and labels."""
+    built = {}
+    for mode in ("pseudonymized", "aggregated"):
+        monkeypatch.delenv("FBLOOP_DATABASE_URL", raising=False)
+        (tmp_path / mode).mkdir()
+        # one-day windows: a dataset from day 2 on, and late conversions on the other side of it
+        config = f'[privacy]\nmode = "{mode}"\n[attribution_windows_days]\n'
+        config += "".join(f"{event} = 1.0\n" for event in OUTCOME_COLUMNS)
+        run_world(tmp_path / mode, config, monkeypatch, days=4)
+        built[mode] = _examples_by_window(tmp_path / mode / "data")
+    assert built["aggregated"].keys() == built["pseudonymized"].keys()
+    filled = {window: e for window, e in built["aggregated"].items() if e.height}
+    assert len(filled) == 3 and all(e["conversions"].sum() > 0 for e in filled.values())
+    for window, examples in built["aggregated"].items():
+        assert examples.equals(built["pseudonymized"][window]), window
 
 
 @pytest.mark.slow

@@ -33,7 +33,9 @@ removes duplicates by a stable key and marks outcomes whose attribution window i
 as incomplete (`attribution_complete = false`). Signals and labels that refer to an unknown
 recommendation, or happened more than `ingestion.clock_skew_tolerance_minutes` before their
 recommendation was served, go to quarantine; within the tolerance `event_at` is set to the
-serving time (clock skew), counted as `clamped_clock_skew`.
+serving time (clock skew), counted as `clamped_clock_skew`. In `aggregated` privacy mode a
+recommendation's outcomes of one type and source become one count per day (`agg:` ids, inside
+and after the attribution window apart), so no row stands for one audience member.
 
 Two blocking checks judge the written day: `no_personal_data`, and `expectations`, the Great
 Expectations suite `normalized_feedback` run on a stable sample of at most
@@ -120,7 +122,11 @@ def feedback_and_quarantine(
     recs = pl.scan_parquet(present) if present else empty_typed("recommendations").lazy()
     signals = pl.scan_parquet(lake.table_path("raw_outcome_signals", day))
     labels = pl.scan_parquet(lake.table_path("raw_labels", day))
-    plan = normalize_plan(day, recs, signals, labels, config, fbloop.pseudonym_key())
+    earlier = None
+    if config.privacy.mode == "aggregated":  # a signal id does not survive the collapse: look back here
+        paths = [f for d in rec_days[:-1] if (f := lake.table_path("raw_outcome_signals", d)).exists()]
+        earlier = pl.scan_parquet(paths).select("signal_id") if paths else None
+    plan = normalize_plan(day, recs, signals, labels, config, fbloop.pseudonym_key(), earlier)
     sink_parquet(plan.feedback, lake.table_path("normalized_feedback", day))
     write_parquet(plan.rejects, lake.rejects_path("normalized_feedback", day))
     yield quarantine_result(lake, day)

@@ -16,6 +16,14 @@ subject-level signal without consent is excluded and counted; an event timestamp
 row with ``event_at`` set to ``served_at`` (the earliest moment it can truly have happened, so
 that every row the expectation suite sees holds ``event_at >= served_at``); a second row with the
 same feedback id is counted as deduplicated.
+
+In ``aggregated`` privacy mode an outcome does not stay a row of its own: after deduplication
+(a signal id already delivered on an earlier day of the lookback is a duplicate too, since the
+per-signal id does not survive into the warehouse) the day's outcomes of one recommendation,
+event type and source collapse into one count, separately for those inside and after their
+attribution window, with the id ``agg:<day>:<recommendation>:<event type>:<source>:<in|late>``
+and the latest event time of the group; the rows collapsed away are counted
+(``collapsed_into_counts``).
 """
 
 from __future__ import annotations
@@ -57,6 +65,7 @@ FEEDBACK_SCHEMA: dict[str, pl.DataType] = {
 }
 
 _REC_COLUMNS = tuple(typed_schema("recommendations"))  # every column of the served recommendation
+_OUTCOME_COLUMNS = [c for c in FEEDBACK_SCHEMA if c not in ("attribution_complete", "partition_date")]
 
 
 @dataclass
@@ -74,11 +83,13 @@ class NormalizationPlan:
     rejects: pl.DataFrame  # unknown recommendations, events before serving: few, so collected now
     counts: dict[str, int]  # what is known before the plan runs (inputs, refused, excluded, clamped)
     rows_before_dedup: int
+    collapsed: int = 0  # outcome rows folded into per-recommendation counts (aggregated mode)
 
     def stats(self, normalized: int, incomplete: int) -> dict[str, int]:
         """All counts, given how many rows the plan produced and how many of them are incomplete."""
         return self.counts | {
-            "deduplicated": self.rows_before_dedup - normalized,
+            "deduplicated": self.rows_before_dedup - self.collapsed - normalized,
+            "collapsed_into_counts": self.collapsed,
             "normalized": normalized,
             "incomplete": incomplete,
         }
@@ -198,6 +209,32 @@ def _outcomes(signals: pl.LazyFrame, windows: AttributionWindows, day_end: datet
     ).with_columns((pl.col("attribution_closes_at") <= pl.lit(day_end)).alias("attribution_complete"))
 
 
+def _as_counts(outcomes: pl.LazyFrame, day: date) -> pl.LazyFrame:
+    """Aggregated mode: one row per recommendation, event type, source and side of the window."""
+    late = pl.col("event_at") > pl.col("attribution_closes_at")
+    side = pl.when(late).then(pl.lit("late")).otherwise(pl.lit("in"))
+    per_group = [c for c in _OUTCOME_COLUMNS if c not in ("feedback_id", "value", "event_at")]
+    return (
+        outcomes.with_columns(side.alias("_side"))
+        .group_by("recommendation_id", "event_type", "source", "_side", maintain_order=True)
+        .agg(
+            pl.col("value").sum(),
+            pl.col("event_at").max(),
+            *(pl.col(c).first() for c in per_group if c not in ("recommendation_id", "event_type", "source")),
+        )
+        .with_columns(
+            pl.format(
+                f"agg:{day.isoformat()}:{{}}:{{}}:{{}}:{{}}",
+                "recommendation_id",
+                "event_type",
+                "source",
+                "_side",
+            ).alias("feedback_id")
+        )
+        .select(_OUTCOME_COLUMNS)
+    )
+
+
 def _labels(labels: pl.LazyFrame) -> pl.LazyFrame:
     return labels.select(
         pl.format("label:{}", "label_id").alias("feedback_id"),
@@ -224,9 +261,12 @@ def normalize_plan(
     labels: pl.LazyFrame,
     config: FbloopConfig,
     key: bytes,
+    earlier_signals: pl.LazyFrame | None = None,
 ) -> NormalizationPlan:
     """Plan the normalization of one arrival day; ``recommendations`` spans the lookback window.
 
+    ``earlier_signals`` (a ``signal_id`` column: the raw signals of the lookback's earlier days) is
+    read in aggregated mode only, where a re-delivered signal could not be recognized later.
     Small questions (how many rows, which are refused, how many lack consent) are answered now;
     the feedback itself stays lazy, so that a large day streams to disk without being held whole.
     """
@@ -238,9 +278,24 @@ def normalize_plan(
     lacks_consent = pl.col("subject_id").is_not_null() & consent.fill_null(False).not_()
     judged_signals = _judge(signals, recs, "outcome_signals", "timestamp", lacks_consent, tolerance)
     judged_labels = _judge(labels, recs, "labels", "labeled_at", pl.lit(False), tolerance)
+    kept_signals = judged_signals.kept
+    collapsed = 0
+    if config.privacy.mode == "aggregated":
+        kept_signals = kept_signals.unique("signal_id", keep="first", maintain_order=True)
+        if earlier_signals is not None:
+            seen = earlier_signals.select(pl.col("signal_id").cast(pl.String)).unique()
+            kept_signals = kept_signals.join(seen, on="signal_id", how="anti", maintain_order="left")
     outcomes = _outcomes(
-        _subject_columns(judged_signals.kept, config, key), config.attribution_windows_days, day_end
+        _subject_columns(kept_signals, config, key), config.attribution_windows_days, day_end
     )
+    if config.privacy.mode == "aggregated":
+        # collected once here: counts are small, and the collapse must know how many rows it folded
+        outcomes = outcomes.collect().lazy()
+        distinct = outcomes.select(pl.len()).collect().item()
+        outcomes = _as_counts(outcomes, day).with_columns(
+            (pl.col("attribution_closes_at") <= pl.lit(day_end)).alias("attribution_complete")
+        )
+        collapsed = distinct - outcomes.select(pl.len()).collect().item()
     feedback = (
         pl.concat([outcomes, _labels(judged_labels.kept)], how="vertical_relaxed")
         .with_columns(pl.lit(day).alias("partition_date"))
@@ -263,6 +318,7 @@ def normalize_plan(
         rejects=pl.concat([*judged_signals.refused, *judged_labels.refused]),
         counts=counts,
         rows_before_dedup=kept,
+        collapsed=collapsed,
     )
 
 
@@ -273,9 +329,11 @@ def normalize_day(
     labels: pl.DataFrame,
     config: FbloopConfig,
     key: bytes,
+    earlier_signals: pl.DataFrame | None = None,
 ) -> NormalizedDay:
     """Normalize one arrival day in memory (see `normalize_plan` for the streaming form)."""
-    plan = normalize_plan(day, recommendations.lazy(), signals.lazy(), labels.lazy(), config, key)
+    earlier = earlier_signals.lazy() if earlier_signals is not None else None
+    plan = normalize_plan(day, recommendations.lazy(), signals.lazy(), labels.lazy(), config, key, earlier)
     feedback = plan.feedback.collect()
     incomplete = int((~feedback["attribution_complete"]).sum())
     return NormalizedDay(
