@@ -80,25 +80,25 @@ def marginal_table(
     pools: pl.DataFrame, temperature: float, k: int, samples: int
 ) -> tuple[pl.DataFrame, float]:
     """Per pool creator and position 1..k its PL marginal under the scores ``s``; the largest stderr."""
-    frames, stderr = [], 0.0
-    for (day, campaign), pool in pools.sort("creator_id").partition_by(POOL, as_dict=True).items():
+    ordered = pools.sort(*POOL, "creator_id")  # pools contiguous, each in creator order
+    values, widths, stderr = [], [], 0.0
+    for (day, campaign), pool in ordered.partition_by(POOL, as_dict=True, maintain_order=True).items():
         marginals = pool_marginals(day, campaign, k, temperature, samples, pool["s"].to_numpy().tobytes())
         stderr = max(stderr, marginals.stderr)
         n, width = marginals.probability.shape
-        frames.append(
-            pl.DataFrame(
-                {
-                    "serving_day": [day] * (n * width),
-                    "campaign_id": campaign,
-                    "creator_id": np.repeat(pool["creator_id"].to_numpy(), width),
-                    "rank": np.tile(np.arange(1, width + 1), n),
-                    "marginal": marginals.probability.ravel(),
-                }
-            )
+        values.append(marginals.probability.ravel())  # creator-major, rank-minor: the explode's order
+        widths.append(np.full(n, width))
+    if not values:
+        schema = {"serving_day": pl.Date, "campaign_id": pl.String, "creator_id": pl.String}
+        return pl.DataFrame(schema=schema | {"rank": pl.Int64, "marginal": pl.Float64}), stderr
+    table = (
+        ordered.select(
+            pl.col("serving_day").cast(pl.Date), pl.col("campaign_id").cast(pl.String), "creator_id"
         )
-    schema = {"serving_day": pl.Date, "campaign_id": pl.String, "creator_id": pl.String, "rank": pl.Int64}
-    empty = pl.DataFrame(schema=schema | {"marginal": pl.Float64})
-    table = pl.concat([empty, *frames], how="vertical_relaxed").cast(schema | {"marginal": pl.Float64})  # type: ignore[arg-type]
+        .with_columns(pl.int_ranges(1, pl.Series(np.concatenate(widths)) + 1, dtype=pl.Int64).alias("rank"))
+        .explode("rank")
+        .with_columns(pl.Series("marginal", np.concatenate(values), dtype=pl.Float64))
+    )
     return table, stderr
 
 
