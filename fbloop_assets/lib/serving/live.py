@@ -11,7 +11,8 @@
   it takes whichever complete context is current.
 - **The slate**: routed to production or the canary by the request id (`serve_arms`), committed
   to the slate log (`slate_log.SlateLog`) before it is returned; a known request id returns the
-  stored slate.
+  stored slate (its recommendation ids, derived from the request id, are taken already, so the
+  insert fails and the stored slate is read: a new request pays no read).
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ import polars as pl
 import sqlalchemy as sa
 
 from fbloop_assets.lib.common.lake import Lake
-from fbloop_assets.lib.scoring.context import ScoringContext
+from fbloop_assets.lib.scoring.context import NoSuchCampaign, ScoringContext
 from fbloop_assets.lib.serving.slate_log import SlateConflict, SlateLog
-from fbloop_assets.lib.serving.suggest import Arms, new_request_id, serve_arms
+from fbloop_assets.lib.serving.suggest import Arms, NoEligibleCreator, new_request_id, serve_arms
 from fbloop_assets.lib.weights.records import moves_table
 from fbloop_assets.lib.weights.registry import Registry
 
@@ -184,15 +185,22 @@ class LiveServing:
     ) -> Slate:
         """The slate for one request, logged before it is returned (a known request id: its slate)."""
         arms = self.arms()
-        if request_id is not None and (stored := self.log.get(request_id)) is not None:
-            return self._stored(arms, stored, campaign_id, replayed=True)
         context = self.context()
-        context.campaign(campaign_id)  # NoSuchCampaign before anything is drawn
-        now = self.clock()
         requests = pl.DataFrame(
-            {"request_id": [request_id or new_request_id()], "campaign_id": [campaign_id], "served_at": [now]}
+            {
+                "request_id": [request_id or new_request_id()],
+                "campaign_id": [campaign_id],
+                "served_at": [self.clock()],
+            }
         )
-        served = serve_arms(context, arms, requests, k, self.temperature, rng or np.random.default_rng())
+        try:
+            context.campaign(campaign_id)  # NoSuchCampaign before anything is drawn
+            served = serve_arms(context, arms, requests, k, self.temperature, rng or np.random.default_rng())
+        except (NoSuchCampaign, NoEligibleCreator):
+            # a retry gets its stored slate even if the campaign has changed or gone since
+            if request_id is not None and (stored := self.log.get(request_id)) is not None:
+                return self._stored(arms, stored, campaign_id, replayed=True)
+            raise
         logged = self.log.record(served, client)
         return self._stored(arms, logged.rows, campaign_id, logged.replayed)
 

@@ -76,28 +76,32 @@ class SlateLog:
         return _frame(rows) if rows else None
 
     def record(self, served: pl.DataFrame, client: str) -> Logged:
-        """Store one request's slate (``served``: rows of one request id) unless it is stored already."""
+        """Store one request's slate (``served``: rows of one request id) unless it is stored already.
+
+        The insert comes first and a stored slate is read only when it fails (a retry, or a
+        concurrent retry that stored it first): a new request, the common case, costs one
+        transaction and no read.
+        """
         request_ids = served["request_id"].unique().to_list()
         if len(request_ids) != 1:
             raise ValueError(f"one slate at a time, got {len(request_ids)} request ids")
-        stored = self.get(request_ids[0])
-        if stored is not None:
-            return Logged(stored, replayed=True)
+        contract = served.select(CONTRACT)
+        served_at = [t.isoformat() for t in contract["served_at"]]
         rows = [
-            r | {"served_at": r["served_at"].isoformat(), "served_day": r["served_at"].date().isoformat()}
-            for r in served.select(CONTRACT).to_dicts()
+            r | {"served_at": at, "served_day": at[:10], "client": client[:64]}
+            for r, at in zip(contract.drop("served_at").to_dicts(), served_at, strict=True)
         ]
         try:
             with self.engine.begin() as connection:
-                connection.execute(sa.insert(slate_log), [r | {"client": client[:64]} for r in rows])
+                connection.execute(sa.insert(slate_log), rows)
         except sa.exc.IntegrityError:
-            stored = self.get(request_ids[0])  # a concurrent retry stored it first
+            stored = self.get(request_ids[0])
             if stored is None:
                 raise SlateConflict(
                     f"request id {request_ids[0]!r} maps to recommendation ids another request holds"
                 ) from None
             return Logged(stored, replayed=True)
-        return Logged(served.select(CONTRACT).cast(LOGGED_SCHEMA), replayed=False)
+        return Logged(contract, replayed=False)
 
     def on_day(self, day: date) -> pl.DataFrame:
         """The rows served on ``day`` (UTC), in the order they were logged."""
