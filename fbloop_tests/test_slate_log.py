@@ -110,10 +110,10 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _start_server(root: Path, port: int) -> subprocess.Popen[bytes]:
+def _start_server(root: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
     env = os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     process = subprocess.Popen(
-        [sys.executable, "-m", "fbloop_assets.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "fbloop_assets.cli", "serve", "--port", str(port), *extra],
         env=env,
         cwd=root,
         stdout=subprocess.DEVNULL,
@@ -183,3 +183,49 @@ def test_every_answered_slate_survives_a_killed_server(lake: Lake, tmp_path: Pat
     finally:
         server.kill()
         server.wait()
+
+
+@pytest.mark.slow
+def test_worker_processes_share_one_slate_log(lake: Lake, tmp_path: Path) -> None:
+    # `fbloop serve --workers 2`: two processes behind one port, one log; a retry is replayed
+    # whichever worker takes it
+    campaigns = write_world(lake, creators=2_000)
+    token = ServiceTokens(open_data_store(lake.root)).add("load", "suggest", actor="test")
+    port = _free_port()
+    server = _start_server(tmp_path, port, "--workers", "2")
+    headers = {"Authorization": f"Bearer {token}"}
+    try:
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+        commands = [Path(f"/proc/{c}/cmdline").read_bytes() for c in children]
+        assert sum(b"spawn_main" in c and b"resource_tracker" not in c for c in commands) == 2
+        first: dict[str, list[str]] = {}
+
+        def client(i: int) -> None:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+                for j in range(15):
+                    body = {
+                        "campaign_id": campaigns[(i + j) % len(campaigns)],
+                        "k": 5,
+                        "request_id": f"w-{i}-{j}",
+                    }
+                    response = http.post("/api/v1/suggestions", json=body, headers=headers)
+                    assert response.status_code == 200
+                    first[body["request_id"]] = [r["recommendation_id"] for r in response.json()["slate"]]
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(first) == 60
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            for request_id in list(first)[:20]:
+                campaign = campaigns[int(request_id.split("-")[1]) + int(request_id.split("-")[2])]
+                body = {"campaign_id": campaign, "k": 5, "request_id": request_id}
+                again = http.post("/api/v1/suggestions", json=body, headers=headers).json()
+                assert again["replayed"] is True
+                assert [r["recommendation_id"] for r in again["slate"]] == first[request_id]
+        assert SlateLog(open_data_store(lake.root)).count() == (60, 300)
+    finally:
+        server.terminate()  # the supervisor stops its workers
+        server.wait(timeout=60)

@@ -24,9 +24,14 @@ def _store(lake: Lake) -> LabelStore:
     return LabelStore(open_data_store(lake.root), ServedRecommendations(lake))
 
 
-def cmd_serve(args: argparse.Namespace) -> None:
-    import uvicorn
+# What a served app holds open (Dagster's instance for the audit pages) lives as long as its process.
+_PROCESS = ExitStack()
 
+
+def serve_app() -> Any:
+    """The labeling app and the service API for the data directory and configuration of the
+    environment: what `fbloop serve` runs, and what each of its ``--workers`` processes builds
+    (uvicorn calls it as a factory in every worker)."""
     from fbloop_assets.lib.serving.live import CONTEXT_POLL_SECONDS, LiveServing
     from fbloop_assets.web.app import create_app
     from fbloop_assets.web.security import session_secret
@@ -39,14 +44,40 @@ def cmd_serve(args: argparse.Namespace) -> None:
     except FileNotFoundError as exc:  # the labeling app runs before the first daily run, the API waits
         progress(f"service API: {exc}")
     serving.start_refresher(CONTEXT_POLL_SECONDS)
+    events = _event_log(_PROCESS)
+    return create_app(lake, config, session_secret(lake.root), serving=serving, events=events)
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from fbloop_assets.web.security import session_secret
+
+    if args.workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {args.workers}")
+    lake = Lake(resolve_data_dir())
+    where = f"for {lake.root} on http://{args.host}:{args.port}/"
+    options: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "log_level": "warning",
+        "server_header": False,
+    }
+    if args.workers == 1:
+        app = serve_app()
+        progress(f"labeling app and service API (/api/v1) {where} (Ctrl-C stops it)")
+        uvicorn.run(app, **options)
+        return
+    # made once here, before the workers start: fbloop's schema migrated, Dagster's instance
+    # storage created and the secret written by one process, not raced by several
+    open_data_store(lake.root)
+    session_secret(lake.root)
     with ExitStack() as stack:
-        events = _event_log(stack)
-        app = create_app(lake, config, session_secret(lake.root), serving=serving, events=events)
-        progress(
-            f"labeling app and service API (/api/v1) for {lake.root} on http://{args.host}:{args.port}/"
-            " (Ctrl-C stops it)"
-        )
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", server_header=False)
+        _event_log(stack)
+    progress(
+        f"labeling app and service API (/api/v1) {where}, {args.workers} worker processes (Ctrl-C stops them)"
+    )
+    uvicorn.run("fbloop_assets.cli.labels:serve_app", factory=True, workers=args.workers, **options)
 
 
 def _event_log(stack: ExitStack) -> Any:
@@ -112,6 +143,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve = sub.add_parser("serve", help="run the reviewers' labeling web app and the service API (/api/v1)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="port to listen on (8080)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes behind the one port (1); every one reads the same database and data",
+    )
     serve.set_defaults(func=cmd_serve)
 
     reviewers = sub.add_parser("reviewers", help="manage reviewer accounts")
