@@ -2,7 +2,7 @@
 
 For each database (SQLite, PostgreSQL) it writes a simulated catalog of 50,000 creators and 40
 campaigns as today's snapshots into a fresh data directory, adds a service token, starts
-`fbloop serve` in a child process (one uvicorn worker, as the command runs it) and drives
+`fbloop serve --workers N` in a child process (each N of ``--workers``, default 1 and 2) and drives
 ``POST /api/v1/suggestions`` (k = 10, a fresh request id each) from 50 concurrent asyncio clients
 until 5,000 requests are done. Latency is measured in the client, from sending the request to
 the last byte of the response, so it includes the queueing behind the other 49 clients. After
@@ -11,7 +11,7 @@ p99 at most 50 ms on PostgreSQL). A PostgreSQL database ``api_bench_<random>`` i
 127.0.0.1:5432 and dropped afterwards.
 
     python benchmarks/api_load.py [--creators 50000] [--requests 5000] [--clients 50]
-                                  [--database sqlite,postgres] [--port 8620]
+                                  [--database sqlite,postgres] [--workers 1,2] [--port 8620]
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from fbloop_assets.simulate.world import _make_campaigns, _make_creators
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+SETTLE_SECONDS = 15.0  # building a worker's scoring context on 50,000 creators takes a few seconds
 
 
 @contextmanager
@@ -77,11 +78,11 @@ def _world(lake: Lake, creators: int) -> list[str]:
 
 
 @contextmanager
-def _server(data: Path, url: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
+def _server(data: Path, url: str, port: int, workers: int) -> Iterator[subprocess.Popen[bytes]]:
     env = os.environ | {"FBLOOP_DATA_DIR": str(data), "FBLOOP_DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
     env.pop("FBLOOP_CONFIG", None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "fbloop_assets.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "fbloop_assets.cli", "serve", "--port", str(port), "--workers", str(workers)],
         env=env,
         cwd=data.parent,
         stderr=subprocess.DEVNULL,
@@ -96,6 +97,8 @@ def _server(data: Path, url: str, port: int) -> Iterator[subprocess.Popen[bytes]
                 if time.monotonic() > deadline or process.poll() is not None:
                     raise RuntimeError("fbloop serve did not start") from None
                 time.sleep(0.2)
+        if workers > 1:  # the first worker answers; give the others time to build their context
+            time.sleep(SETTLE_SECONDS)
         yield process
     finally:
         process.terminate()
@@ -145,7 +148,7 @@ async def _drive(port: int, token: str, campaigns: list[str], requests: int, cli
     }
 
 
-def run(kind: str, args: argparse.Namespace) -> None:
+def run(kind: str, workers: int, args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="fbloop-api-load-") as tmp:
         data = Path(tmp) / "data"
         lake = Lake(data)
@@ -153,12 +156,13 @@ def run(kind: str, args: argparse.Namespace) -> None:
         with _database(kind, data) as url:
             engine = open_store(url)
             token = ServiceTokens(engine).add("load", "suggest", actor="benchmark")
-            with _server(data, url, args.port):
+            with _server(data, url, args.port, workers):
                 result = asyncio.run(_drive(args.port, token, campaigns, args.requests, args.clients))
             slates, rows = SlateLog(engine).count()
     errors = sum(result["errors"].values())
     print(
-        f"{kind:<10} {args.requests:,} requests from {args.clients} clients in {result['seconds']:.1f} s:"
+        f"{kind:<10} {workers} worker(s): {args.requests:,} requests from {args.clients} clients in"
+        f" {result['seconds']:.1f} s:"
         f" {result['throughput']:.0f} req/s; latency p50 {result['p50']:.1f} ms, p95 {result['p95']:.1f} ms,"
         f" p99 {result['p99']:.1f} ms; errors {errors} {result['errors'] or ''}"
         f" (transport errors retried: {sum(result['retried'].values())} {result['retried'] or ''});"
@@ -172,11 +176,13 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=5_000)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--database", default="sqlite,postgres")
+    parser.add_argument("--workers", default="1,2", help="worker processes of fbloop serve, each in turn")
     parser.add_argument("--port", type=int, default=8620)
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start", file=sys.stderr)
     for kind in args.database.split(","):
-        run(kind, args)
+        for workers in (int(n) for n in args.workers.split(",")):
+            run(kind, workers, args)
 
 
 if __name__ == "__main__":
