@@ -17,13 +17,8 @@ row with ``event_at`` set to ``served_at`` (the earliest moment it can truly hav
 that every row the expectation suite sees holds ``event_at >= served_at``); a second row with the
 same feedback id is counted as deduplicated.
 
-In ``aggregated`` privacy mode an outcome does not stay a row of its own: after deduplication
-(a signal id already delivered on an earlier day of the lookback is a duplicate too, since the
-per-signal id does not survive into the warehouse) the day's outcomes of one recommendation,
-event type and source collapse into one count, separately for those inside and after their
-attribution window, with the id ``agg:<day>:<recommendation>:<event type>:<source>:<in|late>``
-and the latest event time of the group; the rows collapsed away are counted
-(``collapsed_into_counts``).
+In ``aggregated`` privacy mode an outcome does not stay a row of its own: the day's outcomes of
+one recommendation, event type and source become one count (`counts`).
 """
 
 from __future__ import annotations
@@ -35,6 +30,7 @@ import polars as pl
 
 from fbloop_assets.lib.common.config import AttributionWindows, FbloopConfig
 from fbloop_assets.lib.common.privacy import age_bucket, pseudonymize, redacted_text
+from fbloop_assets.lib.feedback.counts import as_counts, first_deliveries
 from fbloop_assets.lib.ingest.day import REJECT_SCHEMA, day_bounds
 from fbloop_assets.lib.ingest.landing import EVENT_TYPES, Reason, typed_schema
 
@@ -65,7 +61,6 @@ FEEDBACK_SCHEMA: dict[str, pl.DataType] = {
 }
 
 _REC_COLUMNS = tuple(typed_schema("recommendations"))  # every column of the served recommendation
-_OUTCOME_COLUMNS = [c for c in FEEDBACK_SCHEMA if c not in ("attribution_complete", "partition_date")]
 
 
 @dataclass
@@ -209,32 +204,6 @@ def _outcomes(signals: pl.LazyFrame, windows: AttributionWindows, day_end: datet
     ).with_columns((pl.col("attribution_closes_at") <= pl.lit(day_end)).alias("attribution_complete"))
 
 
-def _as_counts(outcomes: pl.LazyFrame, day: date) -> pl.LazyFrame:
-    """Aggregated mode: one row per recommendation, event type, source and side of the window."""
-    late = pl.col("event_at") > pl.col("attribution_closes_at")
-    side = pl.when(late).then(pl.lit("late")).otherwise(pl.lit("in"))
-    per_group = [c for c in _OUTCOME_COLUMNS if c not in ("feedback_id", "value", "event_at")]
-    return (
-        outcomes.with_columns(side.alias("_side"))
-        .group_by("recommendation_id", "event_type", "source", "_side", maintain_order=True)
-        .agg(
-            pl.col("value").sum(),
-            pl.col("event_at").max(),
-            *(pl.col(c).first() for c in per_group if c not in ("recommendation_id", "event_type", "source")),
-        )
-        .with_columns(
-            pl.format(
-                f"agg:{day.isoformat()}:{{}}:{{}}:{{}}:{{}}",
-                "recommendation_id",
-                "event_type",
-                "source",
-                "_side",
-            ).alias("feedback_id")
-        )
-        .select(_OUTCOME_COLUMNS)
-    )
-
-
 def _labels(labels: pl.LazyFrame) -> pl.LazyFrame:
     return labels.select(
         pl.format("label:{}", "label_id").alias("feedback_id"),
@@ -278,24 +247,12 @@ def normalize_plan(
     lacks_consent = pl.col("subject_id").is_not_null() & consent.fill_null(False).not_()
     judged_signals = _judge(signals, recs, "outcome_signals", "timestamp", lacks_consent, tolerance)
     judged_labels = _judge(labels, recs, "labels", "labeled_at", pl.lit(False), tolerance)
-    kept_signals = judged_signals.kept
+    aggregated = config.privacy.mode == "aggregated"
+    delivered = first_deliveries(judged_signals.kept, earlier_signals) if aggregated else judged_signals.kept
+    outcomes = _outcomes(_subject_columns(delivered, config, key), config.attribution_windows_days, day_end)
     collapsed = 0
-    if config.privacy.mode == "aggregated":
-        kept_signals = kept_signals.unique("signal_id", keep="first", maintain_order=True)
-        if earlier_signals is not None:
-            seen = earlier_signals.select(pl.col("signal_id").cast(pl.String)).unique()
-            kept_signals = kept_signals.join(seen, on="signal_id", how="anti", maintain_order="left")
-    outcomes = _outcomes(
-        _subject_columns(kept_signals, config, key), config.attribution_windows_days, day_end
-    )
-    if config.privacy.mode == "aggregated":
-        # collected once here: counts are small, and the collapse must know how many rows it folded
-        outcomes = outcomes.collect().lazy()
-        distinct = outcomes.select(pl.len()).collect().item()
-        outcomes = _as_counts(outcomes, day).with_columns(
-            (pl.col("attribution_closes_at") <= pl.lit(day_end)).alias("attribution_complete")
-        )
-        collapsed = distinct - outcomes.select(pl.len()).collect().item()
+    if aggregated:
+        outcomes, collapsed = as_counts(outcomes, day, day_end)
     feedback = (
         pl.concat([outcomes, _labels(judged_labels.kept)], how="vertical_relaxed")
         .with_columns(pl.lit(day).alias("partition_date"))
