@@ -12,18 +12,20 @@ probabilities and gives it two importance weights (see `estimators` for the form
   logged propensity; only for ``conditional`` logs (a marginal does not give the ranks above).
 
 Marginals are computed per (serving day, campaign) pool and cached by the pool's scores (for the
-life of the process, the least recently used beyond `MARGINAL_CACHE_SIZE` pools dropped), so the
+life of the process, by a digest of the scores, the least recently used beyond
+`MARGINAL_CACHE_SIZE` pools dropped), so the
 production weights, which served most logged slates, are computed once for both roles, and a
 process that evaluates day after day (`fbloop demo`) computes an unchanged version's pools once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import zlib
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
-from functools import lru_cache
 
 import numpy as np
 import polars as pl
@@ -34,9 +36,9 @@ from fbloop_assets.lib.weights.estimators import Marginals, cascade_weights, pl_
 from fbloop_assets.lib.weights.registry import Registry, UnknownVersion
 
 POOL = ["serving_day", "campaign_id"]
-# About 35 KB a pool of 400 creators and 10 slots: at most some 150 MB, and more than a 28-day
-# window of 35 campaigns under three versions needs.
-MARGINAL_CACHE_SIZE = 4096
+# About 90 KB a sampled pool of 2,300 creators and 10 slots: some 200 MB when full, and more than
+# a 7-day dataset window of 40 campaigns under four versions needs (about 1,100 pools).
+MARGINAL_CACHE_SIZE = 2048
 
 
 @dataclass
@@ -67,13 +69,32 @@ def scored(frame: pl.DataFrame, weights: Mapping[str, float]) -> pl.DataFrame:
     )
 
 
-@lru_cache(maxsize=MARGINAL_CACHE_SIZE)
+_CACHE: OrderedDict[tuple[object, ...], Marginals] = OrderedDict()
+
+
 def pool_marginals(
-    day: date, campaign: str, k: int, temperature: float, samples: int, scores: bytes
+    day: date, campaign: str, k: int, temperature: float, samples: int, scores: np.ndarray
 ) -> Marginals:
-    """The PL marginals of one pool's scores (float64 bytes, creators in id order); shared: read only."""
+    """The PL marginals of one pool's scores (creators in id order); shared between callers: read only.
+
+    Kept by a digest of the scores (not the scores themselves), the least recently used dropped
+    beyond `MARGINAL_CACHE_SIZE`; sampled marginals are kept as float32, whose rounding is far
+    below their Monte Carlo error, exact ones as computed.
+    """
+    scores = np.ascontiguousarray(scores, dtype=np.float64)
+    key = (day, campaign, k, temperature, samples, hashlib.blake2b(scores.tobytes(), digest_size=16).digest())
+    found = _CACHE.get(key)
+    if found is not None:
+        _CACHE.move_to_end(key)
+        return found
     seed = zlib.crc32(f"{day}/{campaign}".encode())  # the same draws for every policy of a pool
-    return pl_marginals(pl_logits(np.frombuffer(scores), temperature), k, samples, seed)
+    found = pl_marginals(pl_logits(scores, temperature), k, samples, seed)
+    if not found.exact:
+        found = replace(found, probability=found.probability.astype(np.float32))
+    _CACHE[key] = found
+    if len(_CACHE) > MARGINAL_CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return found
 
 
 def marginal_table(
@@ -83,7 +104,7 @@ def marginal_table(
     ordered = pools.sort(*POOL, "creator_id")  # pools contiguous, each in creator order
     values, widths, stderr = [], [], 0.0
     for (day, campaign), pool in ordered.partition_by(POOL, as_dict=True, maintain_order=True).items():
-        marginals = pool_marginals(day, campaign, k, temperature, samples, pool["s"].to_numpy().tobytes())
+        marginals = pool_marginals(day, campaign, k, temperature, samples, pool["s"].to_numpy())
         stderr = max(stderr, marginals.stderr)
         n, width = marginals.probability.shape
         values.append(marginals.probability.ravel())  # creator-major, rank-minor: the explode's order
