@@ -130,6 +130,33 @@ def blocked_checks(arms: Sequence[Arm]) -> list[str]:
             lines.append(
                 f"| {arm.guards} | `{check}` | {n['days']} | {n['with_candidate']} | {n['truly_worse']} |"
             )
+    if len(lines) == 4:
+        return ["No day was blocked in either arm."]
+    return lines
+
+
+def held_back_rows(arms: Sequence[Arm]) -> list[str]:
+    """Markdown: the rows each guard held back (left out of datasets), and on which days."""
+    import polars as pl
+
+    lines = [
+        "Rows the guards held back (kept, flagged, and left out of every dataset until an analyst"
+        " releases them), by guard:",
+        "",
+        "| guards | guard | days | rows | days without an attack |",
+        "|---|---|---|---|---|",
+    ]
+    for arm in arms:
+        files = sorted((arm.folder / "data" / "warehouse" / "held_back_feedback").glob("*.parquet"))
+        held = pl.read_parquet(files) if files else pl.DataFrame()
+        attacked = {d["day"] for d in arm.report.get("days", []) if d["attacks"]}
+        for (guard,), part in sorted(held.group_by("guard") if held.height else [], key=lambda g: str(g[0])):
+            days = {str(d) for d in part["partition_date"].unique()}
+            lines.append(
+                f"| {arm.guards} | `{guard}` | {len(days)} | {part.height:,} | {len(days - attacked)} |"
+            )
+    if len(lines) == 4:
+        return ["No row was held back in either arm."]
     return lines
 
 
@@ -202,7 +229,7 @@ def markdown(
             for r in rows
         ),
     ]
-    lines += ["", *blocked_checks(arms)]
+    lines += ["", *blocked_checks(arms), "", *held_back_rows(arms)]
     lines += ["", "![the loop under attack, guards on and off](guards_experiment.png)", "", "## Per day", ""]
     header = ["day", "attacks"]
     for arm in arms:
