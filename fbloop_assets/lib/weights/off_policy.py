@@ -11,11 +11,10 @@ probabilities and gives it two importance weights (see `estimators` for the form
 - ``w_cascade``: the running product over the slate of conditional target over conditional
   logged propensity; only for ``conditional`` logs (a marginal does not give the ranks above).
 
-Marginals are computed per (serving day, campaign) pool and cached by the pool's scores (for the
-life of the process, by a digest of the scores, the least recently used beyond
-`MARGINAL_CACHE_SIZE` pools dropped), so the
-production weights, which served most logged slates, are computed once for both roles, and a
-process that evaluates day after day (`fbloop demo`) computes an unchanged version's pools once.
+Marginals are computed per (serving day, campaign) pool and cached for the life of the process
+by a digest of the pool's scores (`pool_marginals`), so the production weights, which served most
+logged slates, are computed once for both roles, and a process that evaluates day after day
+(`fbloop demo`) computes an unchanged version's pools once.
 """
 
 from __future__ import annotations
