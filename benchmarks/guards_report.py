@@ -116,48 +116,53 @@ def check_tally(arm: Arm) -> dict[str, dict[str, int]]:
     return tally
 
 
+def _titled_table(
+    intro: str, headers: Sequence[str], rows: Sequence[Sequence[object]], none: str
+) -> list[str]:
+    """Markdown: ``intro`` and a table of ``rows``, or the sentence ``none`` when there are none."""
+    if not rows:
+        return [none]
+    lines = [intro, "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    return lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+
+
 def blocked_checks(arms: Sequence[Arm]) -> list[str]:
     """Markdown: which check blocked how many days, and whether the candidates it stopped were worse."""
-    lines = [
+    rows = [
+        (arm.guards, f"`{check}`", n["days"], n["with_candidate"], n["truly_worse"])
+        for arm in arms
+        for check, n in sorted(check_tally(arm).items(), key=lambda kv: -kv[1]["days"])
+    ]
+    return _titled_table(
         "Blocked days by check, and how many of the candidates they stopped were truly worse than production"
         " (true NDCG@5 at most production's):",
-        "",
-        "| guards | check | days | with a candidate | truly worse |",
-        "|---|---|---|---|---|",
-    ]
-    for arm in arms:
-        for check, n in sorted(check_tally(arm).items(), key=lambda kv: -kv[1]["days"]):
-            lines.append(
-                f"| {arm.guards} | `{check}` | {n['days']} | {n['with_candidate']} | {n['truly_worse']} |"
-            )
-    if len(lines) == 4:
-        return ["No day was blocked in either arm."]
-    return lines
+        ("guards", "check", "days", "with a candidate", "truly worse"),
+        rows,
+        "No day was blocked in either arm.",
+    )
 
 
 def held_back_rows(arms: Sequence[Arm]) -> list[str]:
     """Markdown: the rows each guard held back (left out of datasets), and on which days."""
     import polars as pl
 
-    lines = [
-        "Rows the guards held back (kept, flagged, and left out of every dataset until an analyst"
-        " releases them), by guard:",
-        "",
-        "| guards | guard | days | rows | days without an attack |",
-        "|---|---|---|---|---|",
-    ]
+    rows = []
     for arm in arms:
         files = sorted((arm.folder / "data" / "warehouse" / "held_back_feedback").glob("*.parquet"))
-        held = pl.read_parquet(files) if files else pl.DataFrame()
+        if not files:
+            continue
+        held = pl.read_parquet(files)
         attacked = {d["day"] for d in arm.report.get("days", []) if d["attacks"]}
-        for (guard,), part in sorted(held.group_by("guard") if held.height else [], key=lambda g: str(g[0])):
+        for (guard,), part in sorted(held.group_by("guard"), key=lambda g: str(g[0])):
             days = {str(d) for d in part["partition_date"].unique()}
-            lines.append(
-                f"| {arm.guards} | `{guard}` | {len(days)} | {part.height:,} | {len(days - attacked)} |"
-            )
-    if len(lines) == 4:
-        return ["No row was held back in either arm."]
-    return lines
+            rows.append((arm.guards, f"`{guard}`", len(days), f"{part.height:,}", len(days - attacked)))
+    return _titled_table(
+        "Rows the guards held back (kept, flagged, and left out of every dataset until an analyst"
+        " releases them), by guard:",
+        ("guards", "guard", "days", "rows", "days without an attack"),
+        rows,
+        "No row was held back in either arm.",
+    )
 
 
 def render_summary(rows: Sequence[dict[str, Any]]) -> str:
