@@ -38,8 +38,7 @@ def as_counts(outcomes: pl.LazyFrame, day: date, day_end: datetime) -> tuple[pl.
     late = pl.col("event_at") > pl.col("attribution_closes_at")
     kept_first = [c for c in columns if c not in (*GROUP, "feedback_id", "value", "event_at")]
     counts = (
-        rows.lazy()
-        .with_columns(pl.when(late).then(pl.lit("late")).otherwise(pl.lit("in")).alias("_side"))
+        rows.with_columns(pl.when(late).then(pl.lit("late")).otherwise(pl.lit("in")).alias("_side"))
         .group_by(*GROUP, "_side", maintain_order=True)
         .agg(pl.col("value").sum(), pl.col("event_at").max(), *(pl.col(c).first() for c in kept_first))
         .with_columns(
@@ -47,6 +46,5 @@ def as_counts(outcomes: pl.LazyFrame, day: date, day_end: datetime) -> tuple[pl.
             (pl.col("attribution_closes_at") <= pl.lit(day_end)).alias("attribution_complete"),
         )
         .select(columns)
-        .collect()
     )
     return counts.lazy(), rows.height - counts.height

@@ -71,8 +71,9 @@ def serve(
     if not positions:
         return pl.DataFrame(schema=SERVED_SCHEMA)
     # request order, ranks in order within a request (each request's rows are contiguous)
-    order = np.argsort(np.concatenate(positions), kind="stable")
-    at = pl.Series(np.concatenate(positions)[order])
+    position = np.concatenate(positions)
+    order = np.argsort(position, kind="stable")
+    at = pl.Series(position[order])
     rank = np.concatenate(ranks)[order]
     request_ids = requests["request_id"].gather(at)
     columns = {
