@@ -198,7 +198,7 @@ def test_worker_processes_share_one_slate_log(lake: Lake, tmp_path: Path) -> Non
         children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
         commands = [Path(f"/proc/{c}/cmdline").read_bytes() for c in children]
         assert sum(b"spawn_main" in c and b"resource_tracker" not in c for c in commands) == 2
-        first: dict[str, list[str]] = {}
+        first: dict[str, tuple[str, list[str]]] = {}
 
         def client(i: int) -> None:
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
@@ -210,7 +210,8 @@ def test_worker_processes_share_one_slate_log(lake: Lake, tmp_path: Path) -> Non
                     }
                     response = http.post("/api/v1/suggestions", json=body, headers=headers)
                     assert response.status_code == 200
-                    first[body["request_id"]] = [r["recommendation_id"] for r in response.json()["slate"]]
+                    slate = [r["recommendation_id"] for r in response.json()["slate"]]
+                    first[body["request_id"]] = (body["campaign_id"], slate)
 
         threads = [threading.Thread(target=client, args=(i,)) for i in range(4)]
         for t in threads:
@@ -219,12 +220,11 @@ def test_worker_processes_share_one_slate_log(lake: Lake, tmp_path: Path) -> Non
             t.join()
         assert len(first) == 60
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            for request_id in list(first)[:20]:
-                campaign = campaigns[int(request_id.split("-")[1]) + int(request_id.split("-")[2])]
+            for request_id, (campaign, slate) in list(first.items())[:20]:
                 body = {"campaign_id": campaign, "k": 5, "request_id": request_id}
                 again = http.post("/api/v1/suggestions", json=body, headers=headers).json()
                 assert again["replayed"] is True
-                assert [r["recommendation_id"] for r in again["slate"]] == first[request_id]
+                assert [r["recommendation_id"] for r in again["slate"]] == slate
         assert SlateLog(open_data_store(lake.root)).count() == (60, 300)
     finally:
         server.terminate()  # the supervisor stops its workers
