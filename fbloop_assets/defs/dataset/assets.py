@@ -7,12 +7,19 @@ import dagster as dg
 import polars as pl
 
 from fbloop_assets.defs.metadata import check_result, md_table, partition_day
+from fbloop_assets.defs.ordering import wait_for_earlier_days
 from fbloop_assets.defs.partitions import daily_partitions
 from fbloop_assets.defs.resources import FbloopResource
 from fbloop_assets.lib.common.config import FbloopConfig
 from fbloop_assets.lib.common.lake import Lake
 from fbloop_assets.lib.common.outcome import GuardOutcome, enforce
-from fbloop_assets.lib.dataset.build import FeedbackDataset, build_dataset, closing_days, load_dataset
+from fbloop_assets.lib.dataset.build import (
+    FeedbackDataset,
+    build_dataset,
+    closing_days,
+    input_partitions,
+    load_dataset,
+)
 from fbloop_assets.lib.dataset.guards import completeness, drift, evidence, privacy
 from fbloop_assets.lib.dataset.record import DatasetRecord
 
@@ -88,6 +95,10 @@ def feedback_dataset(context: dg.AssetExecutionContext, fbloop: FbloopResource) 
     day = partition_day(context)
     lake = fbloop.lake()
     config = fbloop.config()
+    # the window's inputs, and the previous day's version that `drift` compares with
+    wait_for_earlier_days(
+        context, {**input_partitions(day, config), "feedback_dataset": [day - timedelta(days=1)]}
+    )
     dataset = build_dataset(lake, day, config)
     manifest = dataset.manifest
     manifest_path = dataset.examples_path.parent / "manifest.json"

@@ -6,6 +6,7 @@ import dagster as dg
 import polars as pl
 
 from fbloop_assets.defs.metadata import check_result, md_table, partition_day, preview
+from fbloop_assets.defs.ordering import wait_for_earlier_days
 from fbloop_assets.defs.partitions import daily_partitions
 from fbloop_assets.defs.resources import FbloopResource
 from fbloop_assets.lib.common.lake import Lake, days_ending, frame_fingerprint, write_parquet
@@ -118,13 +119,21 @@ def held_back_feedback(context: dg.AssetExecutionContext, fbloop: FbloopResource
     source = lake.table_path("normalized_feedback", day)
     if not source.exists():
         raise dg.Failure(f"normalized_feedback is not materialized for {day}: materialize it first")
+    yesterday = day - timedelta(days=1)
+    label_days = days_ending(yesterday, guards.label_quality.trailing_days)
+    count_days = days_ending(yesterday, guards.anomalies.trailing_days)
+    wait_for_earlier_days(
+        context,
+        {
+            "normalized_feedback": label_days,
+            "held_back_feedback": label_days,
+            "outcome_counts_daily": count_days,
+        },
+    )
     feedback = pl.scan_parquet(source)
     # only the day's labels are read whole; outcome rows only for the entities held back
     today = feedback.filter(pl.col("kind") == "label").collect()
-    yesterday = day - timedelta(days=1)
-    label_days = days_ending(yesterday, guards.label_quality.trailing_days)
     labels = label_quality(today, _labels(lake, label_days), len(label_days), guards.label_quality)
-    count_days = days_ending(yesterday, guards.anomalies.trailing_days)
     count_paths = [p for d in count_days if (p := lake.table_path("outcome_counts_daily", d)).exists()]
     trailing = pl.read_parquet(count_paths) if count_paths else pl.DataFrame(schema=COUNTS_SCHEMA)
     day_counts = lake.table_path("outcome_counts_daily", day)

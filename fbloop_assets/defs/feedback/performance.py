@@ -4,6 +4,7 @@ import dagster as dg
 import polars as pl
 
 from fbloop_assets.defs.metadata import partition_day, preview
+from fbloop_assets.defs.ordering import wait_for_earlier_days
 from fbloop_assets.defs.partitions import daily_partitions
 from fbloop_assets.defs.resources import FbloopResource
 from fbloop_assets.lib.common.lake import days_ending, frame_fingerprint, write_parquet
@@ -60,6 +61,7 @@ def creator_performance(context: dg.AssetExecutionContext, fbloop: FbloopResourc
     lake = fbloop.lake()
     config = fbloop.config().performance
     days = days_ending(day, config.window_days)
+    wait_for_earlier_days(context, {"creator_outcomes_daily": days})
     paths = [p for d in days if (p := lake.table_path("creator_outcomes_daily", d)).exists()]
     outcomes = pl.scan_parquet(paths) if paths else pl.LazyFrame(schema=perf.OUTCOMES_SCHEMA)
     frame = perf.creator_performance(outcomes, config.prior_clicks)

@@ -9,6 +9,7 @@ import dagster as dg
 import polars as pl
 
 from fbloop_assets.defs.metadata import md_table, partition_day
+from fbloop_assets.defs.ordering import wait_for_earlier_days
 from fbloop_assets.defs.partitions import daily_partitions
 from fbloop_assets.defs.resources import FbloopResource
 from fbloop_assets.lib.common.lake import Lake, days_ending, frame_fingerprint, write_parquet
@@ -46,6 +47,7 @@ def campaign_results_daily(context: dg.AssetExecutionContext, fbloop: FbloopReso
     day = partition_day(context)
     lake = fbloop.lake()
     serving_day = serving_window(day, fbloop.config())[-1]
+    wait_for_earlier_days(context, {"creators": [serving_day]})
     examples = load_dataset(lake, DatasetRecord.read(lake, day).version).examples()
     creators_path = lake.table_path("creators", serving_day)
     if creators_path.exists():
@@ -117,6 +119,9 @@ def campaign_tuning_suggestions(
     day = partition_day(context)
     lake = fbloop.lake()
     config = fbloop.config().tuning
+    # earlier days' results, and their suggestions and the owners' decisions in fbloop's database
+    window = days_ending(day, config.window_days)
+    wait_for_earlier_days(context, {"campaign_results_daily": window, "campaign_tuning_suggestions": window})
     results, missing = _window_results(lake, day, config.window_days)
     campaigns_path, creators_path = lake.table_path("campaigns", day), lake.table_path("creators", day)
     if not campaigns_path.exists() or not creators_path.exists():

@@ -1,12 +1,14 @@
 """Re-weighting, offline evaluation and promotion: `candidate_weights` → `weights_evaluation` →
 `production_weights`, with the guards that gate the promotion (step size, no regression, exposure)."""
 
+from datetime import timedelta
 from typing import Any
 
 import dagster as dg
 import polars as pl
 
 from fbloop_assets.defs.metadata import check_result, md_table, partition_day
+from fbloop_assets.defs.ordering import wait_for_earlier_days
 from fbloop_assets.defs.partitions import daily_partitions
 from fbloop_assets.defs.resources import FbloopResource
 from fbloop_assets.lib.common.config import FbloopConfig
@@ -65,6 +67,8 @@ def candidate_weights(context: dg.AssetExecutionContext, fbloop: FbloopResource)
     by `production_weights`, and is no failed run.
     """
     day = partition_day(context)
+    # the production in force today is what the previous day decided
+    wait_for_earlier_days(context, {"production_weights": [day - timedelta(days=1)]})
     lake = fbloop.lake()
     config = fbloop.config()
     dataset_record = DatasetRecord.read(lake, day)

@@ -5,12 +5,13 @@ a re-run or a backfill of the day replays it, so it never changes the registry.
 """
 
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 
 import dagster as dg
 import polars as pl
 
 from fbloop_assets.defs.metadata import md_table, partition_day
+from fbloop_assets.defs.ordering import wait_for_earlier_days
 from fbloop_assets.defs.partitions import daily_partitions
 from fbloop_assets.defs.resources import FbloopResource
 from fbloop_assets.defs.weights.assets import _weights_table, weights_evaluation
@@ -89,6 +90,8 @@ def canary_review(context: dg.AssetExecutionContext, fbloop: FbloopResource) -> 
     after `canary.max_days`). Decided once per day: a re-run replays the recorded review.
     """
     day = partition_day(context)
+    # the canary and its serving days are what the previous days decided
+    wait_for_earlier_days(context, {"production_weights": [day - timedelta(days=1)]})
     lake = fbloop.lake()
     registry = Registry(fbloop.store())
 
