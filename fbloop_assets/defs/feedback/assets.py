@@ -5,6 +5,7 @@ and materialized before normalized_feedback's blocking checks can stop the run, 
 feedback fails a check still shows every row refused that day.
 """
 
+import shutil
 from collections.abc import Iterator
 from datetime import date
 
@@ -12,7 +13,8 @@ import dagster as dg
 import polars as pl
 
 from fbloop_assets.defs.metadata import column_schema, counts_table, md_table, partition_day, preview
-from fbloop_assets.defs.partitions import daily_partitions
+from fbloop_assets.defs.ordering import wait_for_earlier_days
+from fbloop_assets.defs.partitions import FEEDBACK_SHARDS, SHARD_ASSETS, daily_partitions
 from fbloop_assets.defs.resources import FbloopResource
 from fbloop_assets.lib.common.config import FbloopConfig
 from fbloop_assets.lib.common.lake import Lake, days_ending, frame_fingerprint, sink_parquet, write_parquet
@@ -20,6 +22,7 @@ from fbloop_assets.lib.common.privacy import personal_data_findings
 from fbloop_assets.lib.feedback.data_docs import data_docs_dir
 from fbloop_assets.lib.feedback.expectations import FeedbackValidation, validate_feedback
 from fbloop_assets.lib.feedback.normalize import NormalizationPlan, normalize_plan
+from fbloop_assets.lib.feedback.shards import ShardFiles, ShardMismatch, combined_plan, in_shard
 from fbloop_assets.lib.ingest.day import empty_rejects, empty_typed
 
 INGESTION_ASSETS = ("creators", "campaigns", "raw_recommendations", "raw_outcome_signals", "raw_labels")
@@ -42,7 +45,10 @@ Expectations suite `normalized_feedback` run on a stable sample of at most
 `guards.expectations.sample_rows` rows (feedback_id uniqueness exactly, on every row). Its
 counts and failed expectations are in the check's metadata, the HTML Data Docs (every day's
 result) at `<data>/data_docs/site/index.html`. A failure is an ERROR, or a WARN with
-`guards.enabled = false`. The day's `quarantine` is written first, in the same step."""
+`guards.enabled = false`. The day's `quarantine` is written first, in the same step.
+
+With `dagster.feedback_shards` = N > 1 the day is normalized by the N `feedback_shard_<k>`
+steps (rows split by a hash of their recommendation id) and gathered here into this one table."""
 
 QUARANTINE = """Every row refused that day, by any stage, with its reason, source file and row number.
 
@@ -65,13 +71,9 @@ the same step as `normalized_feedback`, before its checks, so a blocked day has 
             group_name="feedback",
             kinds={"polars", "parquet"},
             code_version="2",  # 2: events before serving quarantined, clock skew clamped
-            deps=[
-                # the day itself; the earlier days of ingestion.recommendation_lookback_days are read
-                # as data (defs/partitions.py)
-                "raw_recommendations",
-                "raw_outcome_signals",
-                "raw_labels",
-            ],
+            # the day itself; the earlier days of ingestion.recommendation_lookback_days are read
+            # as data (defs/partitions.py); with dagster.feedback_shards > 1, the day's shards
+            deps=SHARD_ASSETS or ["raw_recommendations", "raw_outcome_signals", "raw_labels"],
         ),
         dg.AssetSpec(
             "quarantine",
@@ -108,14 +110,48 @@ the same step as `normalized_feedback`, before its checks, so a blocked day has 
 def feedback_and_quarantine(
     context: dg.AssetExecutionContext, fbloop: FbloopResource
 ) -> Iterator[dg.MaterializeResult]:
-    """Normalize the day's feedback, then write the day's quarantine, then judge the feedback."""
+    """Normalize the day's feedback (or gather its shards), write the day's quarantine, judge the feedback."""
     day = partition_day(context)
+    lake = fbloop.lake()
+    config = fbloop.config()
+    rec_days = days_ending(day, config.ingestion.recommendation_lookback_days)
+    if FEEDBACK_SHARDS == 1:
+        plan = normalized_plan(context, fbloop, day, rec_days)
+    else:
+        try:
+            plan = combined_plan(lake, day, FEEDBACK_SHARDS)
+        except ShardMismatch as exc:
+            raise dg.Failure(str(exc)) from exc
+    sink_parquet(plan.feedback, lake.table_path("normalized_feedback", day))
+    write_parquet(plan.rejects, lake.rejects_path("normalized_feedback", day))
+    # the shards' files are a second copy of the day's feedback: kept only until it is written
+    shutil.rmtree(ShardFiles.of(lake, day, 0, FEEDBACK_SHARDS).folder, ignore_errors=True)
+    yield quarantine_result(lake, day)
+    yield _normalized_result(lake, day, config, plan, rec_days)
+
+
+def normalized_plan(
+    context: dg.AssetExecutionContext, fbloop: FbloopResource, day: date, rec_days: list[date], shard: int = 0
+) -> NormalizationPlan:
+    """The normalization of ``day``, or of its shard ``shard`` of `dagster.feedback_shards`.
+
+    Reads the recommendations of the lookback window, the day's signals and labels, and in
+    aggregated mode the earlier days' signal ids, each cut to the shard (all of them with 1).
+    """
     lake = fbloop.lake()
     config = fbloop.config()
     for upstream in ("raw_outcome_signals", "raw_labels"):
         if not lake.table_path(upstream, day).exists():
             raise dg.Failure(f"{upstream} is not materialized for {day}: materialize it first")
-    rec_days = days_ending(day, config.ingestion.recommendation_lookback_days)
+    aggregated = config.privacy.mode == "aggregated"
+    wait_for_earlier_days(
+        context,
+        {"raw_recommendations": rec_days, **({"raw_outcome_signals": rec_days} if aggregated else {})},
+    )
+
+    def cut(frame: pl.LazyFrame) -> pl.LazyFrame:
+        return in_shard(frame, shard, FEEDBACK_SHARDS)
+
     present = [p for d in rec_days if (p := lake.table_path("raw_recommendations", d)).exists()]
     if not present:
         context.log.warning(f"no raw_recommendations in the {len(rec_days)} days up to {day}: all unknown")
@@ -123,14 +159,11 @@ def feedback_and_quarantine(
     signals = pl.scan_parquet(lake.table_path("raw_outcome_signals", day))
     labels = pl.scan_parquet(lake.table_path("raw_labels", day))
     earlier = None
-    if config.privacy.mode == "aggregated":  # a signal id does not survive the collapse: look back here
+    if aggregated:  # a signal id does not survive the collapse: look back here
         paths = [f for d in rec_days[:-1] if (f := lake.table_path("raw_outcome_signals", d)).exists()]
-        earlier = pl.scan_parquet(paths).select("signal_id") if paths else None
-    plan = normalize_plan(day, recs, signals, labels, config, fbloop.pseudonym_key(), earlier)
-    sink_parquet(plan.feedback, lake.table_path("normalized_feedback", day))
-    write_parquet(plan.rejects, lake.rejects_path("normalized_feedback", day))
-    yield quarantine_result(lake, day)
-    yield _normalized_result(lake, day, config, plan, rec_days)
+        earlier = cut(pl.scan_parquet(paths)).select("signal_id") if paths else None
+    key = fbloop.pseudonym_key()
+    return normalize_plan(day, cut(recs), cut(signals), cut(labels), config, key, earlier)
 
 
 def _normalized_result(

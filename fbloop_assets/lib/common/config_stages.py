@@ -221,3 +221,7 @@ class DagsterConfig:
     # celery: every step a task on a dagster-celery worker (`fbloop worker`, deploy/celery/).
     # $FBLOOP_EXECUTOR, when set, wins (a deployment switches engines by its environment).
     executor: str = choice("in_process", EXECUTORS)
+    # The day's normalization in this many shards, each its own step (on any worker): rows split by
+    # a hash of their recommendation id, so a signal or label meets its recommendation in its shard.
+    # 1: one step, `feedback_and_quarantine`, as always.
+    feedback_shards: int = number(1, ge=1, le=64)
