@@ -8,8 +8,13 @@ the time it prints the floor measured in the same run: polars alone parsing that
 files (every source, each file with the reader its suffix names, in a fresh process), and the
 job's time as a multiple of it (goal: at most 10x).
 
+Day 2 is timed with each `dagster.feedback_shards` of ``--shards`` (default 1 and 2) on each
+executor of ``--engines``: in process (`fbloop run`, steps one after another: shards save memory,
+not time) and multiprocess (`dagster job execute`, one process per step, so the shards of the day
+run side by side on the two cores; its peak memory is the largest step process's).
+
     python benchmarks/ingest_normalize.py                 # 1M and 10M signals
-    python benchmarks/ingest_normalize.py --signals 200000 --json
+    python benchmarks/ingest_normalize.py --signals 200000 --shards 1 2 4 --engines in_process --json
 
 The target (issue 2): 10M signals in under 60 s and under 4 GiB on the 2-core reference machine.
 """
@@ -66,6 +71,23 @@ def _step(argv: list[str]) -> None:
                 "rows"
             ]
         }
+    elif (
+        kind == "execute"
+    ):  # the job on its configured executor ($FBLOOP_EXECUTOR), as a run outside the queue
+        command = [
+            "dagster",
+            "job",
+            "execute",
+            "-m",
+            "fbloop_assets.definitions",
+            "-j",
+            "daily_feedback_loop",
+        ]
+        tags = json.dumps({"dagster/partition": argv[1]})
+        subprocess.run([*command, "--tags", tags], check=True, capture_output=True, cwd=PROJECT)
+        result = {
+            "steps_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
+        }
     else:
         from fbloop_assets.daily_run import run_day
 
@@ -114,30 +136,55 @@ def _environment(workdir: Path) -> dict[str, str]:
     }
 
 
-def measure(target: int, root: Path) -> dict:
-    """Simulate a day of about ``target`` signals and time the daily job on it."""
+def _variant(env: dict[str, str], workdir: Path, shards: int, engine: str) -> dict[str, str]:
+    """``env`` with `dagster.feedback_shards` = ``shards`` and the executor ``engine``."""
+    config = workdir / f"fbloop-{shards}-shards.toml"
+    config.write_text(f"[dagster]\nfeedback_shards = {shards}\n", encoding="utf-8")
+    return env | {"FBLOOP_CONFIG": str(config), "FBLOOP_EXECUTOR": engine}
+
+
+def measure(target: int, root: Path, shard_counts: list[int], engines: list[str]) -> list[dict]:
+    """Simulate a day of about ``target`` signals and time the daily job on it, each way asked."""
     pilot = _child(["simulate", str(PILOT_SIGNALS)], _environment(root / "pilot"))
     ratio = pilot["day2_signals"] / PILOT_SIGNALS  # day 2 holds this share of the nominal daily volume
-    env = _environment(root / str(target))
+    workdir = root / str(target)
+    env = _environment(workdir)
     _log(f"{target:,} signals: simulating two days")
     simulated = _child(["simulate", str(round(target / ratio))], env)
     _log(f"{target:,} signals: simulated in {simulated['seconds']} s; running day 1 (not measured)")
     _child(["run", START.isoformat()], env)
-    _log(f"{target:,} signals: running day 2 (measured)")
     day2 = (START + timedelta(days=1)).isoformat()
-    run = _child(["run", day2], env)
+    runs = []
+    for engine in engines:
+        for shards in shard_counts:
+            _log(f"{target:,} signals: running day 2 (measured), {shards} shard(s), {engine}")
+            variant = _variant(env, workdir, shards, engine)
+            # in process: `fbloop run`'s own code path; otherwise the job on that executor (CLI)
+            run = _child(["run" if engine == "in_process" else "execute", day2], variant)
+            run |= {"target": target, "shards": shards, "engine": engine}
+            runs.append(run)
     floor = _child(["floor", day2], env)
-    run["rows_per_second"] = round(run["signals_read"] / run["seconds"])
-    run["target"] = target
-    run["floor_seconds"] = floor["seconds"]
-    run["floor_rows"] = floor["rows_parsed"]
-    run["ratio_to_floor"] = round(run["seconds"] / max(floor["seconds"], 1e-9), 1)
-    _log(
-        f"{run['signals_read']:,} signals in {run['seconds']} s = {run['rows_per_second']:,} rows/s, "
-        f"peak {run['peak_rss_mib']:,} MiB; polars parsing the day's {floor['files']} landing files: "
-        f"{floor['seconds']} s ({run['ratio_to_floor']}x)"
+    signals = (
+        next(r["signals_read"] for r in runs if "signals_read" in r) if engines[0] == "in_process" else None
     )
-    return run
+    for run in runs:
+        run["signals_read"] = run.get("signals_read", signals)
+        run["rows_read"] = run.get("rows_read")
+        run["peak_rss_mib"] = run.get("steps_peak_rss_mib", run["peak_rss_mib"])
+        run["rows_per_second"] = round(run["signals_read"] / run["seconds"]) if run["signals_read"] else None
+        run["floor_seconds"] = floor["seconds"]
+        run["floor_rows"] = floor["rows_parsed"]
+        run["ratio_to_floor"] = round(run["seconds"] / max(floor["seconds"], 1e-9), 1)
+        _log(
+            f"{target:,} signals, {run['shards']} shard(s), {run['engine']}: {run['seconds']} s, "
+            f"peak {run['peak_rss_mib']:,} MiB; polars parsing the day's {floor['files']} landing files: "
+            f"{floor['seconds']} s ({run['ratio_to_floor']}x)"
+        )
+    return runs
+
+
+def _number(value: object) -> str:
+    return f"{value:,}" if isinstance(value, int | float) else "-"
 
 
 def main() -> None:
@@ -146,12 +193,22 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--signals", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument(
+        "--shards", type=int, nargs="+", default=[1, 2], help="dagster.feedback_shards to time"
+    )
+    parser.add_argument(
+        "--engines",
+        nargs="+",
+        default=["in_process", "multiprocess"],
+        choices=["in_process", "multiprocess"],
+        help="executors to time (in_process first: its summary gives the rows read)",
+    )
     parser.add_argument("--workdir", type=Path, help="keep the generated data here (default: a temp dir)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
     root = args.workdir or Path(tempfile.mkdtemp(prefix="fbloop-bench-"))
     try:
-        results = [measure(n, root) for n in args.signals]
+        results = [r for n in args.signals for r in measure(n, root, args.shards, args.engines)]
     finally:
         if args.workdir is None:
             shutil.rmtree(root, ignore_errors=True)
@@ -159,13 +216,15 @@ def main() -> None:
         print(json.dumps(results, indent=2))
         return
     print(
-        f"{'signals':>12} {'rows read':>12} {'seconds':>8} {'signals/s':>11} {'peak MiB':>9}"
-        f" {'floor s':>8} {'x floor':>8}"
+        f"{'signals':>12} {'rows read':>12} {'shards':>6} {'executor':>12} {'seconds':>8} {'signals/s':>11}"
+        f" {'peak MiB':>9} {'floor s':>8} {'x floor':>8}"
     )
     for r in results:
         print(
-            f"{r['signals_read']:>12,} {r['rows_read']:>12,} {r['seconds']:>8} {r['rows_per_second']:>11,} "
-            f"{r['peak_rss_mib']:>9,} {r['floor_seconds']:>8} {r['ratio_to_floor']:>8}"
+            f"{_number(r['signals_read']):>12} {_number(r['rows_read']):>12}"
+            f" {r['shards']:>6} {r['engine']:>12} {r['seconds']:>8} {_number(r['rows_per_second']):>11}"
+            f" {r['peak_rss_mib']:>9,}"
+            f" {r['floor_seconds']:>8} {r['ratio_to_floor']:>8}"
         )
 
 
