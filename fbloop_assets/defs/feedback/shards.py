@@ -22,7 +22,8 @@ attribution windows; unknown recommendations and events before serving refused).
 
 Written to `staging/normalized_feedback/<day>/` (feedback, rejects and a summary of its counts);
 `feedback_and_quarantine` gathers the {n} shards into the day's `normalized_feedback`, checks the
-whole day and removes the staging files. Set by `dagster.feedback_shards`."""
+whole day and removes the staging files (so `staging_path` below names a file that is gone once
+the day is gathered). Set by `dagster.feedback_shards`."""
 
 
 def shard_asset(index: int) -> dg.AssetsDefinition:
@@ -51,7 +52,8 @@ def shard_asset(index: int) -> dg.AssetsDefinition:
                 "dagster/row_count": rows,
                 "refused": plan.rejects.height,
                 **{f"counts/{k}": v for k, v in summary["counts"].items()},
-                "path": dg.MetadataValue.path(str(written)),
+                # a staging file: removed once feedback_and_quarantine has gathered the day
+                "staging_path": dg.MetadataValue.path(str(written)),
             },
             data_version=dg.DataVersion(frame_fingerprint(pl.scan_parquet(written))),
         )
